@@ -1,0 +1,137 @@
+"""Every translator x decoder kind on tiny random-weight models: shapes, learning, frozenness, checkpoints."""
+
+import pytest
+import torch
+
+from texplain.checkpoint import load_translator, save_translator
+from texplain.errors import CheckpointMismatchError, UnknownNameError
+from texplain.training import TrainConfig, train_translator
+from texplain.translators import TRANSLATORS, TranslatorShape, build_translator
+from tiny_models import CAPTIONS, DECODER_BUILDERS
+
+TOKENS, DIM = 6, 20
+TRANSLATOR_OPTIONS = {"mlp_bn": {"hidden_dim": 64}, "linear": {}, "transformer": {"width": 32, "depth": 1, "heads": 4}}
+
+
+def make(translator_name, decoder_kind, output_tokens=3):
+    decoder = DECODER_BUILDERS[decoder_kind]()
+    shape = TranslatorShape(TOKENS, DIM, output_tokens, decoder.conditioning_dim)
+    torch.manual_seed(1)
+    return build_translator(translator_name, shape, **TRANSLATOR_OPTIONS[translator_name]), decoder
+
+
+def test_registry_has_the_three_translators():
+    assert {"mlp_bn", "linear", "transformer"} <= set(TRANSLATORS.names())
+
+
+def test_unknown_translator_suggests_a_name():
+    with pytest.raises(UnknownNameError, match="Did you mean 'mlp_bn'"):
+        TRANSLATORS.get("mlp_nb")
+
+
+@pytest.mark.parametrize("decoder_kind", sorted(DECODER_BUILDERS))
+@pytest.mark.parametrize("translator_name", sorted(TRANSLATOR_OPTIONS))
+def test_shapes(translator_name, decoder_kind):
+    translator, decoder = make(translator_name, decoder_kind)
+    out = translator(torch.randn(4, TOKENS, DIM))
+    assert out.shape == (4, 3, decoder.conditioning_dim)
+    logits = decoder.caption_logits(out, *decoder.tokenize_captions(CAPTIONS[:4]))
+    ids, _ = decoder.tokenize_captions(CAPTIONS[:4])
+    assert logits.shape == (4, ids.shape[1], decoder.vocab_size)
+    with pytest.raises(ValueError, match=r"expects features of shape \(B, 6, 20\)"):
+        translator(torch.randn(4, TOKENS + 1, DIM))
+
+
+@pytest.mark.parametrize("decoder_kind", sorted(DECODER_BUILDERS))
+@pytest.mark.parametrize("translator_name", sorted(TRANSLATOR_OPTIONS))
+def test_training_halves_the_loss_and_leaves_the_decoder_unchanged(translator_name, decoder_kind, tmp_path):
+    translator, decoder = make(translator_name, decoder_kind)
+    features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in decoder.model.state_dict().items()}
+    translator.eval()
+    with torch.no_grad():
+        initial = float(decoder.caption_loss(translator(features), CAPTIONS))
+    config = TrainConfig(epochs=60, batch_size=8, lr=1e-2, warmup_steps=5, precision="fp32")
+    history = train_translator(translator, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path, progress=False)
+    with torch.no_grad():
+        final = float(decoder.caption_loss(translator(features), CAPTIONS))
+    assert final < 0.5 * initial, (initial, final, history[-1])
+    assert all(not p.requires_grad for p in decoder.model.parameters())
+    assert not decoder.model.training
+    after = decoder.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_training_resumes_from_the_last_checkpoint(tmp_path):
+    features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
+    config = TrainConfig(epochs=4, batch_size=4, lr=1e-2, warmup_steps=2, precision="fp32")
+    straight, decoder = make("mlp_bn", "prefix")
+    train_translator(straight, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "a", progress=False)
+    # Interrupted after 2 epochs, then the same call again with 4: continues at epoch 3.
+    resumed, decoder = make("mlp_bn", "prefix")
+    half = TrainConfig(**{**config.__dict__, "epochs": 2})
+    train_translator(resumed, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], half, tmp_path / "b", progress=False)
+    fresh, decoder = make("mlp_bn", "prefix")
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert state["epoch"] == 1
+    # A different config (epochs 2 vs 4) has another fingerprint, so move the state under the full config.
+    history = train_translator(fresh, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "a", progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]  # read from the finished checkpoint, nothing retrained
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, fresh.state_dict()[key]), key
+
+
+def test_interrupted_training_matches_uninterrupted(tmp_path, monkeypatch):
+    import texplain.training as training
+
+    features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
+    config = TrainConfig(epochs=3, batch_size=4, lr=1e-2, warmup_steps=2, precision="fp32")
+    straight, decoder = make("mlp_bn", "prefix")
+    train_translator(straight, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "a", progress=False)
+
+    calls = {"n": 0}
+    real_validation = training.validation_loss
+
+    def crash_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # stands in for a kill after epoch 1's checkpoint
+        return real_validation(*args, **kwargs)
+
+    monkeypatch.setattr(training, "validation_loss", crash_in_epoch_two)
+    interrupted, decoder = make("mlp_bn", "prefix")
+    with pytest.raises(KeyboardInterrupt):
+        train_translator(interrupted, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "b", progress=False)
+    monkeypatch.setattr(training, "validation_loss", real_validation)
+    resumed, decoder = make("mlp_bn", "prefix")
+    history = train_translator(resumed, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "b", progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
+
+
+def test_checkpoint_refuses_another_classifier_or_decoder(tmp_path):
+    translator, decoder = make("linear", "prefix")
+    classifier = {"spec": "packaged:efficientnet_lite0", "weights_hash": "abc", "feature_shape": [TOKENS, DIM]}
+    path = tmp_path / "translator.pt"
+    save_translator(path, translator, classifier, decoder.identity())
+    loaded, payload = load_translator(path, classifier, decoder.identity())
+    features = torch.randn(2, TOKENS, DIM)
+    assert torch.equal(loaded(features), translator.eval()(features))
+    with pytest.raises(CheckpointMismatchError, match="feature_shape"):
+        load_translator(path, {**classifier, "feature_shape": [577, 768]})
+    with pytest.raises(CheckpointMismatchError, match="retrain"):
+        load_translator(path, {**classifier, "weights_hash": "other"})
+    other_decoder = DECODER_BUILDERS["cross_attention"]()
+    with pytest.raises(CheckpointMismatchError, match="kind"):
+        load_translator(path, classifier, other_decoder.identity())
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    from texplain.errors import InputFileError
+
+    with pytest.raises(InputFileError, match="nothere.pt"):
+        load_translator(tmp_path / "nothere.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputFileError, match="junk.pt"):
+        load_translator(tmp_path / "junk.pt")

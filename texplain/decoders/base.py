@@ -1,0 +1,133 @@
+"""The frozen language model's interface: one contract, two kinds (DESIGN.md section 3).
+
+- ``prefix``: the translator's output is k input embeddings of a causal LM ("soft prefix", as in
+  ClipCap / LiMBeR);
+- ``cross_attention``: the translator's output is a (tokens, d) memory that a text decoder
+  cross-attends to (BLIP's BERT-based text decoder, the paper's likely "dec(.)").
+
+Both give the same four operations: the caption loss used to train the translator, and
+``prefill``/``extend`` with a key-value cache used by the sampler. Both are frozen: eval mode, no
+parameter requires grad; gradients reach the translator through activations only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from texplain.hashing import hash_state_dict
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+class FrozenDecoder(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, spec: str, model: torch.nn.Module, tokenizer: Any, device: torch.device | str = "cpu"):
+        self.spec = spec
+        self.device = torch.device(device)
+        self.model = freeze(model).to(self.device)
+        self.tokenizer = tokenizer
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self._weights_hash: str | None = None
+        self._word_start: torch.Tensor | None = None
+
+    # ---- what a translator must produce -------------------------------------------------------
+    @property
+    @abstractmethod
+    def conditioning_dim(self) -> int:
+        """d of the (k, d) conditioning the translator must output."""
+
+    @property
+    @abstractmethod
+    def eos_token_id(self) -> int: ...
+
+    # ---- training -----------------------------------------------------------------------------
+    @abstractmethod
+    def caption_logits(self, conditioning: torch.Tensor, caption_ids: torch.Tensor, caption_mask: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L, V) predicting caption_ids (B, L) given the conditioning (B, k, d)."""
+
+    def tokenize_captions(self, captions: list[str], max_tokens: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """Caption token ids followed by EOS, right-padded: ids (B, L), mask (B, L)."""
+        rows = []
+        for caption in captions:
+            ids = self.tokenizer(self._caption_text(caption), add_special_tokens=False)["input_ids"][: max_tokens - 1]
+            rows.append(ids + [self.eos_token_id])
+        length = max(len(r) for r in rows)
+        ids = torch.full((len(rows), length), self.eos_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _caption_text(self, caption: str) -> str:
+        return caption
+
+    def caption_loss(self, conditioning: torch.Tensor, captions: list[str]) -> torch.Tensor:
+        """Mean token cross-entropy of the captions (and their EOS) given the conditioning (B, k, d)."""
+        ids, mask = self.tokenize_captions(captions)
+        logits = self.caption_logits(conditioning, ids, mask)  # (B, L, V)
+        targets = ids.masked_fill(mask == 0, -100)
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+    # ---- sampling -----------------------------------------------------------------------------
+    @abstractmethod
+    def prefill(self, conditioning: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Logits (B, V) of the first caption token and a cache, for conditioning (B, k, d)."""
+
+    @abstractmethod
+    def extend(self, cache: Any, token_ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Logits (B, V) of the next token after appending token_ids (B,), and the updated cache."""
+
+    def decode(self, ids: list[int]) -> str:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return " ".join(text.split())
+
+    def banned_token_ids(self) -> list[int]:
+        """Special tokens other than EOS: never sampled (chat markers, [MASK], [DEC]...)."""
+        special = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        special.discard(self.eos_token_id)
+        return sorted(i for i in special if 0 <= i < self.vocab_size)
+
+    def word_start_mask(self) -> torch.Tensor:
+        """(V,) bool: token begins a new word that contains a letter or digit.
+
+        Byte-level BPE marks a leading space with 'Ġ', SentencePiece with '▁'; WordPiece marks
+        continuations with '##'; word-level vocabularies have no markers (every token is a word).
+        """
+        if self._word_start is None:
+            tokens = self.tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))
+            tokens = [t if isinstance(t, str) else "" for t in tokens]
+            special = set(self.banned_token_ids()) | {self.eos_token_id}
+            if any(t.startswith("Ġ") for t in tokens):
+                starts = [t.startswith("Ġ") for t in tokens]
+            elif any(t.startswith("▁") for t in tokens):
+                starts = [t.startswith("▁") for t in tokens]
+            else:
+                starts = [not t.startswith("##") for t in tokens]
+            has_word_char = [any(c.isalnum() for c in t) for t in tokens]
+            mask = [s and w and i not in special for i, (s, w) in enumerate(zip(starts, has_word_char))]
+            self._word_start = torch.tensor(mask, dtype=torch.bool)
+        return self._word_start
+
+    # ---- identity -----------------------------------------------------------------------------
+    def identity(self) -> dict:
+        """What a translator checkpoint must match: kind, spec, conditioning size, vocabulary, weights."""
+        if self._weights_hash is None:
+            self._weights_hash = hash_state_dict(self.model.state_dict())
+        return {
+            "kind": self.kind,
+            "spec": self.spec,
+            "conditioning_dim": self.conditioning_dim,
+            "vocab_size": self.vocab_size,
+            "weights_hash": self._weights_hash,
+        }

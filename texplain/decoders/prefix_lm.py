@@ -1,0 +1,50 @@
+"""Prefix decoder: a frozen causal LM conditioned by k input embeddings (ClipCap, LiMBeR; DESIGN.md section 3).
+
+Training input is ``[prefix_1..prefix_k, emb(y_1)..emb(y_{L-1})]`` and the logits at positions
+k-1 .. k+L-2 predict ``y_1..y_L`` (the caption tokens then EOS). Sampling prefills the prefix and
+extends token by token with the model's key-value cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from texplain.decoders.base import FrozenDecoder
+
+
+class PrefixLMDecoder(FrozenDecoder):
+    kind = "prefix"
+
+    @property
+    def conditioning_dim(self) -> int:
+        return int(self.model.get_input_embeddings().weight.shape[1])
+
+    @property
+    def eos_token_id(self) -> int:
+        eos = self.tokenizer.eos_token_id
+        if eos is None:
+            eos = self.model.config.eos_token_id
+        return int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+
+    def _caption_text(self, caption: str) -> str:
+        # Byte-level BPE: a leading space gives the caption's first word its usual word-start token.
+        return " " + caption.strip()
+
+    def caption_logits(self, conditioning, caption_ids, caption_mask):
+        k = conditioning.shape[1]
+        embeddings = self.model.get_input_embeddings()(caption_ids[:, :-1])  # (B, L-1, d)
+        inputs = torch.cat([conditioning.to(embeddings.dtype), embeddings], dim=1)  # (B, k+L-1, d)
+        prefix_mask = torch.ones(caption_mask.shape[0], k, dtype=caption_mask.dtype, device=caption_mask.device)
+        attention = torch.cat([prefix_mask, caption_mask[:, :-1]], dim=1)  # (B, k+L-1)
+        logits = self.model(inputs_embeds=inputs, attention_mask=attention, use_cache=False).logits
+        return logits[:, k - 1 :]  # (B, L, V)
+
+    def prefill(self, conditioning: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        out = self.model(inputs_embeds=conditioning, use_cache=True)
+        return out.logits[:, -1], out.past_key_values  # (B, V)
+
+    def extend(self, cache: Any, token_ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        out = self.model(input_ids=token_ids[:, None], past_key_values=cache, use_cache=True)
+        return out.logits[:, -1], out.past_key_values

@@ -1,0 +1,24 @@
+"""Error types of the method package.
+
+Every error raised on bad input says what was wrong and how to fix it (DESIGN.md section 7:
+"raise a short, clear error rather than silently correcting bad input").
+"""
+
+
+class TExplainError(Exception):
+    """Base class for errors a user can act on (bad spec, bad file, mismatched checkpoint)."""
+
+
+class UnknownNameError(TExplainError, KeyError):
+    """A name that is not in a registry (translator, decoder, model spec...)."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointMismatchError(TExplainError):
+    """A translator checkpoint used with a classifier or decoder it was not trained for."""
+
+
+class InputFileError(TExplainError, FileNotFoundError):
+    """A missing, unreadable or malformed input file."""

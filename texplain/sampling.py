@@ -1,0 +1,133 @@
+"""Nucleus sampling of N sentences per image from the frozen decoder (paper, Section 3: top-p = 0.95,
+N = 1000 sentences of 20-30 words per image).
+
+Reproducibility without coupling: every random number is a pure function of
+(image seed, sentence index, step), computed with a counter-based hash (splitmix64). So an image's
+sentences do not depend on the batch they were sampled in, on the chunk size, or on how many
+processes share the work; the image seed itself derives from the run seed and the image's id.
+
+Each step draws one uniform u per sentence and inverts the CDF of the nucleus: tokens sorted by
+probability, the smallest prefix whose mass reaches p kept (the token that crosses p included),
+renormalised. Length is counted in words (decoders.base.FrozenDecoder.word_start_mask): EOS is
+forbidden below ``min_words``; at ``max_words`` a token that would start another word ends the
+sentence instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from texplain.decoders.base import FrozenDecoder
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    num_sentences: int = 1000
+    top_p: float = 0.95
+    temperature: float = 1.0
+    min_words: int = 20
+    max_words: int = 30
+    batch_size: int = 100  # sentences per forward pass; does not change the output
+
+    def __post_init__(self):
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.min_words <= self.max_words:
+            raise ValueError(f"need 0 <= min_words <= max_words, got {self.min_words} and {self.max_words}")
+        if self.num_sentences < 1 or self.batch_size < 1:
+            raise ValueError("num_sentences and batch_size must be >= 1")
+
+    @property
+    def max_tokens(self) -> int:
+        # A word is rarely more than 3 tokens; the bound only stops pathological loops.
+        return 4 * self.max_words + 8
+
+
+def image_seed(run_seed: int, image_id: str) -> int:
+    """A 64-bit seed for one image, from the run seed and the image's id."""
+    return int.from_bytes(hashlib.sha256(f"{run_seed}:{image_id}".encode()).digest()[:8], "little")
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        return z ^ (z >> np.uint64(31))
+
+
+def counter_uniforms(seed: int, sentence_index: np.ndarray, step: int) -> torch.Tensor:
+    """Uniforms in [0, 1), one per sentence, a pure function of (seed, sentence index, step)."""
+    with np.errstate(over="ignore"):
+        key = _splitmix64(np.uint64(seed) + _splitmix64(sentence_index.astype(np.uint64)))
+        bits = _splitmix64(key + np.uint64(step))
+    return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53)))
+
+
+def nucleus_probabilities(logits: torch.Tensor, top_p: float, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted, nucleus-truncated, renormalised probabilities (B, V) and their token ids (B, V)."""
+    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    mass_before = sorted_probs.cumsum(-1) - sorted_probs
+    sorted_probs = sorted_probs * (mass_before < top_p)  # keeps the token that crosses top_p
+    return sorted_probs / sorted_probs.sum(-1, keepdim=True), order
+
+
+def sample_from_uniforms(logits: torch.Tensor, uniforms: torch.Tensor, top_p: float, temperature: float = 1.0) -> torch.Tensor:
+    """Token ids (B,) by inverting the nucleus CDF at the given uniforms (B,)."""
+    kept, order = nucleus_probabilities(logits, top_p, temperature)
+    cdf = kept.cumsum(-1)  # (B, V)
+    position = torch.searchsorted(cdf, uniforms.to(cdf.dtype)[:, None], right=True)  # first cdf > u
+    kept_count = (kept > 0).sum(-1, keepdim=True)
+    position = torch.minimum(position, kept_count - 1)  # rounding guard: cdf[-1] may be 1 - 1e-16
+    return order.gather(-1, position).squeeze(-1)
+
+
+@torch.no_grad()
+def sample_sentences(decoder: FrozenDecoder, conditioning: torch.Tensor, seed: int, config: SamplingConfig) -> list[str]:
+    """N sentences for one image; conditioning is the translator output (k, d) for that image."""
+    if conditioning.ndim != 2 or conditioning.shape[1] != decoder.conditioning_dim:
+        raise ValueError(f"conditioning must be (k, {decoder.conditioning_dim}), got {tuple(conditioning.shape)}")
+    word_start = decoder.word_start_mask().to(decoder.device)
+    banned = torch.tensor(decoder.banned_token_ids(), dtype=torch.long, device=decoder.device)
+    eos = decoder.eos_token_id
+    sentences: list[str] = []
+    for start in range(0, config.num_sentences, config.batch_size):
+        indices = np.arange(start, min(start + config.batch_size, config.num_sentences))
+        rows = len(indices)
+        cond = conditioning.to(decoder.device)[None].expand(rows, -1, -1)  # (R, k, d)
+        logits, cache = decoder.prefill(cond)
+        words = torch.zeros(rows, dtype=torch.long, device=decoder.device)
+        finished = torch.zeros(rows, dtype=torch.bool, device=decoder.device)
+        tokens: list[list[int]] = [[] for _ in range(rows)]
+        for step in range(config.max_tokens):
+            logits = logits.float()
+            if len(banned):
+                logits[:, banned] = float("-inf")
+            logits[words < config.min_words, eos] = float("-inf")
+            chosen = sample_from_uniforms(logits, counter_uniforms(seed, indices, step), config.top_p, config.temperature)
+            chosen = chosen.to(decoder.device)
+            starts_word = word_start[chosen]
+            # A token that would begin word max_words+1 ends the sentence instead of being kept.
+            ends = (chosen == eos) | (starts_word & (words >= config.max_words))
+            keep = ~finished & ~ends
+            for row in torch.nonzero(keep).flatten().tolist():
+                tokens[row].append(int(chosen[row]))
+            words = words + (keep & starts_word).long()
+            finished = finished | ends
+            if bool(finished.all()):
+                break
+            # Finished rows are fed EOS and ignored; they cost compute until the chunk ends.
+            logits, cache = decoder.extend(cache, torch.where(finished, torch.full_like(chosen, eos), chosen))
+        sentences.extend(decoder.decode(row_tokens) for row_tokens in tokens)
+    return sentences

@@ -1,0 +1,68 @@
+"""What every translator t(.) is: a trainable map from classifier tokens (B, T, D) to the
+conditioning of a frozen decoder (B, k, d) (paper, Section 3; DESIGN.md section 3).
+
+The shared piece here is token mixing: when the decoder wants k tokens and the classifier gives T,
+a learned linear map over the token axis (weights shared across channels) turns T into k. A
+prefix LM wants few tokens (each costs attention and compute at every sampling step); a
+cross-attention decoder can take all T as its memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TranslatorShape:
+    input_tokens: int  # T from the classifier
+    input_dim: int  # D from the classifier
+    output_tokens: int  # k the decoder is conditioned on
+    output_dim: int  # d of the decoder's conditioning
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class TokenMixer(nn.Module):
+    """Linear map over the token axis: (B, T, d) -> (B, k, d); identity when T == k."""
+
+    def __init__(self, input_tokens: int, output_tokens: int):
+        super().__init__()
+        self.identity = input_tokens == output_tokens
+        if not self.identity:
+            self.mix = nn.Linear(input_tokens, output_tokens)
+            # Start as averages over token groups, so initial outputs have the scale of the inputs.
+            with torch.no_grad():
+                self.mix.weight.fill_(1.0 / input_tokens)
+                self.mix.weight.add_(torch.randn_like(self.mix.weight) * 0.02)
+                self.mix.bias.zero_()
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.identity:
+            return tokens
+        return self.mix(tokens.transpose(1, 2)).transpose(1, 2)  # (B, k, d)
+
+
+class Translator(nn.Module):
+    """Base class: subclasses set ``name`` and implement ``forward(z) -> (B, k, d)``."""
+
+    name: str = ""
+
+    def __init__(self, shape: TranslatorShape, **options):
+        super().__init__()
+        self.shape = shape
+        self.options = dict(options)
+
+    def check_input(self, features: torch.Tensor) -> None:
+        expected = (self.shape.input_tokens, self.shape.input_dim)
+        if features.ndim != 3 or tuple(features.shape[1:]) != expected:
+            raise ValueError(
+                f"translator '{self.name}' expects features of shape (B, {expected[0]}, {expected[1]}), got "
+                f"{tuple(features.shape)}; the classifier that produced them is not the one this translator was trained on"
+            )
+
+    def config(self) -> dict:
+        return {"name": self.name, "shape": self.shape.to_json(), "options": self.options}
