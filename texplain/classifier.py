@@ -109,7 +109,10 @@ def _load_timm(name: str, checkpoint: str | None) -> torch.nn.Module:
     head_weight = state.get(f"{head_name}.weight")
     if head_weight is not None and head_weight.shape[0] != model.num_classes:
         model = timm.create_model(name, pretrained=False, num_classes=head_weight.shape[0])
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches
+        raise TExplainError(f"{path} does not fit timm architecture '{name}': {str(error).splitlines()[1:3]}") from error
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise TExplainError(

@@ -34,10 +34,15 @@ class TokenMixer(nn.Module):
         self.identity = input_tokens == output_tokens
         if not self.identity:
             self.mix = nn.Linear(input_tokens, output_tokens)
-            # Start as averages over token groups, so initial outputs have the scale of the inputs.
+            # Start as adaptive average pooling: output token j averages its own contiguous group of
+            # input tokens (rows of the feature map), so the k tokens differ from the first step and
+            # keep coarse spatial layout; the small noise breaks ties between equal groups.
             with torch.no_grad():
-                self.mix.weight.fill_(1.0 / input_tokens)
-                self.mix.weight.add_(torch.randn_like(self.mix.weight) * 0.02)
+                self.mix.weight.zero_()
+                for j, group in enumerate(torch.arange(input_tokens).tensor_split(output_tokens)):
+                    if len(group):
+                        self.mix.weight[j, group] = 1.0 / len(group)
+                self.mix.weight.add_(torch.randn_like(self.mix.weight) * 0.01)
                 self.mix.bias.zero_()
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

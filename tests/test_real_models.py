@@ -1,0 +1,45 @@
+"""End-to-end checks with the real packaged models (slow: ~30 s the first time, the LM is de-quantized once)."""
+
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+pytestmark = pytest.mark.slow
+
+
+def test_packaged_classifier_knows_espresso_and_cats(packaged_classifier):
+    out = packaged_classifier.forward(packaged_classifier.preprocess([Image.fromarray(data.coffee()), Image.fromarray(data.chelsea())]))
+    coffee, chelsea = out.logits.argmax(-1).tolist()
+    assert packaged_classifier.class_name(coffee) == "espresso"
+    assert 281 <= chelsea <= 285, packaged_classifier.class_name(chelsea)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    assert out.tokens.shape == (2, 49, 1280)  # 7x7 feature map of 1280 channels
+    assert out.pooled.shape == (2, 1280)
+
+
+def test_preprocessing_comes_from_timm_data_config(packaged_classifier):
+    config = packaged_classifier.data_config
+    assert config["input_size"] == (3, 224, 224)
+    assert tuple(config["mean"]) == (0.5, 0.5, 0.5) and tuple(config["std"]) == (0.5, 0.5, 0.5)
+
+
+def test_packaged_lm_knows_the_capital_of_france(packaged_lm):
+    tokenizer = packaged_lm.tokenizer
+    inputs = tokenizer("The capital of France is", return_tensors="pt")
+    output = packaged_lm.model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    completion = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :])
+    assert "Paris" in completion
+    assert packaged_lm.conditioning_dim == 576
+    assert sum(p.numel() for p in packaged_lm.model.parameters()) == pytest.approx(134.5e6, rel=0.01)
+    assert all(not p.requires_grad for p in packaged_lm.model.parameters())
+
+
+def test_packaged_lm_prefix_path_matches_token_path(packaged_lm):
+    # Feeding a sentence's own embeddings as the 'prefix' must give the same next-token logits as its ids.
+    ids = packaged_lm.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
+    embeddings = packaged_lm.model.get_input_embeddings()(ids)  # (1, L, 576)
+    with torch.no_grad():
+        from_prefix, _ = packaged_lm.prefill(embeddings)
+        from_ids = packaged_lm.model(input_ids=ids).logits[:, -1]
+    assert torch.allclose(from_prefix, from_ids, atol=1e-4)
+    assert packaged_lm.tokenizer.decode([int(from_prefix.argmax())]).strip() == "Paris"
