@@ -39,6 +39,8 @@ class FrozenDecoder(ABC):
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self._weights_hash: str | None = None
         self._word_start: torch.Tensor | None = None
+        self._has_word_char: torch.Tensor | None = None
+        self._ends_in_space: torch.Tensor | None = None
 
     # ---- what a translator must produce -------------------------------------------------------
     @property
@@ -98,6 +100,34 @@ class FrozenDecoder(ABC):
         special.discard(self.eos_token_id)
         return sorted(i for i in special if 0 <= i < self.vocab_size)
 
+    def _token_strings(self) -> list[str]:
+        tokens = self.tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))
+        return [t if isinstance(t, str) else "" for t in tokens]
+
+    def has_word_char_mask(self) -> torch.Tensor:
+        """(V,) bool: the token contains a letter or digit (and is not special)."""
+        if self._has_word_char is None:
+            special = set(self.banned_token_ids()) | {self.eos_token_id}
+            self._has_word_char = torch.tensor(
+                [any(c.isalnum() for c in t) and i not in special for i, t in enumerate(self._token_strings())], dtype=torch.bool
+            )
+        return self._has_word_char
+
+    def ends_in_space_mask(self) -> torch.Tensor:
+        """(V,) bool: the token's text ends in whitespace (newline 'Ċ' or space 'Ġ' in byte-level BPE),
+        so the next token begins a word even without a leading-space marker."""
+        if self._ends_in_space is None:
+            strings = self._token_strings()
+            byte_level = any(t.startswith("Ġ") for t in strings)
+            marks = ("Ġ", "Ċ", "ĉ") if byte_level else (" ", "\n", "\t")
+            self._ends_in_space = torch.tensor([t.endswith(marks) for t in strings], dtype=torch.bool)
+        return self._ends_in_space
+
+    def select_rows(self, cache: Any, rows: torch.Tensor) -> Any:
+        """Keep only the given batch rows of a cache (finished sentences leave the batch)."""
+        cache.reorder_cache(rows.to(self.device))
+        return cache
+
     def word_start_mask(self) -> torch.Tensor:
         """(V,) bool: token begins a new word that contains a letter or digit.
 
@@ -105,8 +135,7 @@ class FrozenDecoder(ABC):
         continuations with '##'; word-level vocabularies have no markers (every token is a word).
         """
         if self._word_start is None:
-            tokens = self.tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))
-            tokens = [t if isinstance(t, str) else "" for t in tokens]
+            tokens = self._token_strings()
             special = set(self.banned_token_ids()) | {self.eos_token_id}
             if any(t.startswith("Ġ") for t in tokens):
                 starts = [t.startswith("Ġ") for t in tokens]

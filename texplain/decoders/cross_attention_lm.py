@@ -56,6 +56,11 @@ class CrossAttentionDecoder(FrozenDecoder):
         # The memory is needed at every step (the cache holds its projections, the call signature wants it).
         return out.logits[:, -1], (out.past_key_values, conditioning)
 
+    def select_rows(self, cache: Any, rows: torch.Tensor) -> Any:
+        past, memory = cache
+        past.reorder_cache(rows.to(self.device))
+        return past, memory[rows]
+
     def extend(self, cache: Any, token_ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         past, memory = cache
         out = self._forward(token_ids[:, None], None, memory, cache=past)
