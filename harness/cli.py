@@ -1,6 +1,7 @@
 """The ``texplain`` command line.
 
     texplain run [--config NAME|PATH] [--set key.path=value ...] [--out DIR] [--quiet]
+    texplain explain --translator CKPT IMAGE... [--out DIR] [--num-sentences N] [--seed S]
     texplain profiles
 """
 
@@ -29,6 +30,19 @@ def _run(args) -> int:
     return 0
 
 
+def _explain(args) -> int:
+    from harness.explain_cli import explain
+    from texplain.sampling import SamplingConfig
+
+    sampling = SamplingConfig(num_sentences=args.num_sentences, top_p=args.top_p, min_words=args.min_words, max_words=args.max_words, batch_size=min(args.num_sentences, 100))
+    rows = explain(Path(args.translator), [Path(p) for p in args.images], Path(args.out), sampling, seed=args.seed, device=args.device, progress=not args.quiet)
+    for row in rows:
+        words = ", ".join(f"{w} ({f:.2f})" for w, f in row["top_words"])
+        print(f"{row['image']}: classifier says '{row['classifier_top1']['name']}'; top words: {words}")
+    print(f"written: {Path(args.out) / 'explanations.jsonl'} and {Path(args.out) / 'wordclouds'}/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="texplain", description="Explain a frozen classifier's features through a frozen language model.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. --set sampling.num_sentences=100")
     run_parser.add_argument("--out", default="runs", help="parent folder of run directories")
     run_parser.add_argument("--quiet", action="store_true", help="no progress bars, log lines only")
+    explain_parser = commands.add_parser("explain", help="explain your own images with a trained translator")
+    explain_parser.add_argument("--translator", required=True, help="translator.pt of a finished run")
+    explain_parser.add_argument("images", nargs="+", help="image files")
+    explain_parser.add_argument("--out", default="explanations", help="output folder")
+    explain_parser.add_argument("--num-sentences", type=int, default=100, help="sentences per image (the paper: 1000)")
+    explain_parser.add_argument("--top-p", type=float, default=0.95)
+    explain_parser.add_argument("--min-words", type=int, default=20)
+    explain_parser.add_argument("--max-words", type=int, default=30)
+    explain_parser.add_argument("--seed", type=int, default=0)
+    explain_parser.add_argument("--device", default="auto")
+    explain_parser.add_argument("--quiet", action="store_true")
     commands.add_parser("profiles", help="list shipped configuration profiles")
     args = parser.parse_args(argv)
 
@@ -44,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "explain":
+            return _explain(args)
         if args.command == "profiles":
             from harness.config import profile_names
 

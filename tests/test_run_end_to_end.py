@@ -51,3 +51,20 @@ def test_run_writes_a_self_describing_directory_and_resumes(tmp_path):
     # Another setting is another run directory.
     other = run(load_config("quickstart", TINY + ["seed=1"]), tmp_path, progress=False)
     assert other != path
+
+    # The trained translator explains a user's own photo through the CLI.
+    from PIL import Image
+    from skimage import data
+
+    from harness.cli import main
+
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(photo)
+    out = tmp_path / "explained"
+    code = main(["explain", "--translator", str(path / "translator.pt"), str(photo), "--out", str(out),
+                 "--num-sentences", "2", "--min-words", "2", "--max-words", "5", "--quiet"])
+    assert code == 0
+    row = json.loads((out / "explanations.jsonl").read_text().splitlines()[0])
+    assert row["classifier_top1"]["name"] == "espresso"
+    assert len(row["sentences"]) == 2 and (out / "wordclouds").is_dir()
+    assert main(["explain", "--translator", str(tmp_path / "missing.pt"), str(photo), "--quiet"]) == 2

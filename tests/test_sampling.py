@@ -129,3 +129,15 @@ def test_bad_sampling_config_and_conditioning():
     decoder = tiny_prefix_decoder()
     with pytest.raises(ValueError, match="conditioning must be"):
         sample_sentences(decoder, torch.zeros(3, 7), seed=0, config=SamplingConfig(num_sentences=2))
+
+
+def test_partial_sort_path_picks_the_same_tokens_as_a_full_sort():
+    logits = torch.randn(64, 5000, generator=torch.Generator().manual_seed(0)) * 3
+    logits[:32] *= 4  # peaked rows: the nucleus fits in the top 1024
+    uniforms = counter_uniforms(9, np.arange(64), 0)
+    mixed = sample_from_uniforms(logits, uniforms, top_p=0.95, fast_k=1024)
+    full = sample_from_uniforms(logits, uniforms, top_p=0.95, fast_k=10_000)
+    assert torch.equal(mixed, full)
+    kept, order = nucleus_probabilities(logits, 0.95)
+    allowed = [set(order[i][kept[i] > 0].tolist()) for i in range(64)]
+    assert all(int(t) in allowed[i] for i, t in enumerate(mixed))

@@ -75,36 +75,52 @@ def counter_uniforms(seed: int, sentence_index: np.ndarray, step: int) -> torch.
     return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53)))
 
 
-def nucleus_probabilities(logits: torch.Tensor, top_p: float, temperature: float = 1.0, fast_k: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted, nucleus-truncated, renormalised probabilities (B, V') and their token ids (B, V').
+def nucleus_probabilities(logits: torch.Tensor, top_p: float, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: sorted, nucleus-truncated, renormalised probabilities (B, V) and their token ids (B, V).
 
-    Sorting the whole vocabulary (49k for SmolLM2) at every step costs as much as a third of the LM's
-    forward pass; when the top ``fast_k`` tokens of every row already hold ``top_p`` of the mass, the
-    nucleus lies inside them and a partial sort (topk) gives the same set.
+    The smallest prefix of the descending order whose mass reaches top_p is kept (the token that
+    crosses top_p included). The sampler does the same without always sorting in full.
     """
-    # Sort in float32 (half the cost of float64); accumulate the mass in float64.
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    sorted_probs, order = None, None
-    if fast_k < probs.shape[-1]:
-        top_probs, top_order = probs.topk(fast_k, dim=-1, sorted=True)
-        if bool((top_probs.double().sum(-1) >= top_p).all()):
-            sorted_probs, order = top_probs, top_order
-    if sorted_probs is None:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-    sorted_probs = sorted_probs.double()
+    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
     mass_before = sorted_probs.cumsum(-1) - sorted_probs
-    sorted_probs = sorted_probs * (mass_before < top_p)  # keeps the token that crosses top_p
+    sorted_probs = sorted_probs * (mass_before < top_p)
     return sorted_probs / sorted_probs.sum(-1, keepdim=True), order
 
 
-def sample_from_uniforms(logits: torch.Tensor, uniforms: torch.Tensor, top_p: float, temperature: float = 1.0) -> torch.Tensor:
-    """Token ids (B,) by inverting the nucleus CDF at the given uniforms (B,)."""
-    kept, order = nucleus_probabilities(logits, top_p, temperature)
-    cdf = kept.cumsum(-1)  # (B, V)
-    position = torch.searchsorted(cdf, uniforms.to(cdf.dtype)[:, None], right=True)  # first cdf > u
+def _invert_nucleus(sorted_probs: torch.Tensor, order: torch.Tensor, uniforms: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Token ids (B,) from probabilities sorted in descending order (B, W) and their ids (B, W)."""
+    sorted_probs = sorted_probs.double()
+    mass_before = sorted_probs.cumsum(-1) - sorted_probs
+    kept = sorted_probs * (mass_before < top_p)  # keeps the token that crosses top_p
+    cdf = kept.cumsum(-1)  # (B, W), unnormalised
+    targets = uniforms.to(cdf.dtype)[:, None] * cdf[:, -1:]
+    position = torch.searchsorted(cdf, targets, right=True)  # first cdf > u * total
     kept_count = (kept > 0).sum(-1, keepdim=True)
-    position = torch.minimum(position, kept_count - 1)  # rounding guard: cdf[-1] may be 1 - 1e-16
+    position = torch.minimum(position, kept_count - 1)  # rounding guard
     return order.gather(-1, position).squeeze(-1)
+
+
+def sample_from_uniforms(logits: torch.Tensor, uniforms: torch.Tensor, top_p: float, temperature: float = 1.0, fast_k: int = 1024) -> torch.Tensor:
+    """Token ids (B,) by inverting the nucleus CDF (tokens in descending probability) at uniforms (B,).
+
+    Sorting the whole vocabulary (49k for SmolLM2) costs about a third of the LM's forward pass, so
+    rows whose top ``fast_k`` tokens already hold ``top_p`` of the mass (the nucleus lies inside them)
+    use a partial sort; only the other rows are sorted in full. Both give the same nucleus.
+    """
+    probs = torch.softmax(logits.float() / temperature, dim=-1)  # (B, V)
+    chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    fast = torch.zeros(probs.shape[0], dtype=torch.bool, device=probs.device)
+    if fast_k < probs.shape[-1]:
+        top_probs, top_order = probs.topk(fast_k, dim=-1, sorted=True)
+        fast = top_probs.double().sum(-1) >= top_p
+        if bool(fast.any()):
+            chosen[fast] = _invert_nucleus(top_probs[fast], top_order[fast], uniforms[fast.cpu()], top_p)
+    slow = ~fast
+    if bool(slow.any()):
+        sorted_probs, order = probs[slow].sort(dim=-1, descending=True)
+        chosen[slow] = _invert_nucleus(sorted_probs, order, uniforms[slow.cpu()], top_p)
+    return chosen
 
 
 @torch.no_grad()
