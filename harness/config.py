@@ -93,6 +93,12 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not a {annotation}")
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        # YAML 1.1 reads '1e-3' (no dot) as a string; accept what float() reads as a number.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if annotation in (str, bool) and isinstance(value, annotation):

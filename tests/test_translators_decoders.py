@@ -10,11 +10,9 @@ from texplain.translators import TRANSLATORS, TranslatorShape, build_translator
 from tiny_models import CAPTIONS, DECODER_BUILDERS
 
 TOKENS, DIM = 6, 20
-TRAIN_BUDGET = {
-    ("linear", "cross_attention"): (200, 3e-2),
-    ("mlp_bn", "cross_attention"): (200, 3e-2),
-    ("transformer", "cross_attention"): (400, 3e-3),
-}
+# Random frozen tiny decoders are hard to steer; these budgets halve the loss with a margin
+# (measured final/initial: 0.26-0.43 over the six pairs).
+TRAIN_BUDGET = {"linear": (200, 3e-2), "mlp_bn": (200, 1e-2), "transformer": (300, 3e-3)}
 TRANSLATOR_OPTIONS = {"mlp_bn": {"hidden_dim": 64}, "linear": {}, "transformer": {"width": 32, "depth": 1, "heads": 4}}
 
 
@@ -50,15 +48,14 @@ def test_shapes(translator_name, decoder_kind):
 @pytest.mark.parametrize("decoder_kind", sorted(DECODER_BUILDERS))
 @pytest.mark.parametrize("translator_name", sorted(TRANSLATOR_OPTIONS))
 def test_training_halves_the_loss_and_leaves_the_decoder_unchanged(translator_name, decoder_kind, tmp_path):
-    translator, decoder = make(translator_name, decoder_kind)
+    # A cross-attention decoder takes every classifier token as memory; a prefix LM gets k=3 tokens.
+    translator, decoder = make(translator_name, decoder_kind, output_tokens=TOKENS if decoder_kind == "cross_attention" else 3)
     features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
     before = {k: v.clone() for k, v in decoder.model.state_dict().items()}
     translator.eval()
     with torch.no_grad():
         initial = float(decoder.caption_loss(translator(features), CAPTIONS))
-    # A random post-LayerNorm BERT decoder is harder to steer through cross-attention than a random
-    # Llama through its prefix, so that kind gets a larger budget.
-    epochs, lr = TRAIN_BUDGET.get((translator_name, decoder_kind), (60, 1e-2))
+    epochs, lr = TRAIN_BUDGET[translator_name]
     config = TrainConfig(epochs=epochs, batch_size=8, lr=lr, warmup_steps=5, precision="fp32")
     history = train_translator(translator, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path, progress=False)
     with torch.no_grad():

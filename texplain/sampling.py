@@ -8,9 +8,10 @@ processes share the work; the image seed itself derives from the run seed and th
 
 Each step draws one uniform u per sentence and inverts the CDF of the nucleus: tokens sorted by
 probability, the smallest prefix whose mass reaches p kept (the token that crosses p included),
-renormalised. Length is counted in words (decoders.base.FrozenDecoder.word_start_mask): EOS is
-forbidden below ``min_words``; at ``max_words`` a token that would start another word ends the
-sentence instead.
+renormalised. Length is counted in words as ``text.split()`` would count chunks holding a letter or digit
+(decoders.base.FrozenDecoder.starts_chunk_mask): EOS is forbidden below ``min_words``; at
+``max_words`` a token that would start another word ends the sentence instead. A token cap
+(``SamplingConfig.max_tokens``) stops pathological runs and then wins over ``min_words``.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def sample_sentences(decoder: FrozenDecoder, conditioning: torch.Tensor, seed: i
     """N sentences for one image; conditioning is the translator output (k, d) for that image."""
     if conditioning.ndim != 2 or conditioning.shape[1] != decoder.conditioning_dim:
         raise ValueError(f"conditioning must be (k, {decoder.conditioning_dim}), got {tuple(conditioning.shape)}")
-    word_start = decoder.word_start_mask().to(decoder.device)
+    starts_chunk = decoder.starts_chunk_mask().to(decoder.device)
+    has_word_char = decoder.has_word_char_mask().to(decoder.device)
     ends_in_space = decoder.ends_in_space_mask().to(decoder.device)
     banned = torch.tensor(decoder.banned_token_ids(), dtype=torch.long, device=decoder.device)
     eos = decoder.eos_token_id
@@ -141,7 +143,8 @@ def sample_sentences(decoder: FrozenDecoder, conditioning: torch.Tensor, seed: i
         # State of the rows still being sampled; finished rows are retired from the batch (and the cache).
         active = torch.arange(len(indices), device=decoder.device)
         words = torch.zeros(len(indices), dtype=torch.long, device=decoder.device)
-        after_space = torch.ones(len(indices), dtype=torch.bool, device=decoder.device)
+        # Whether the current whitespace-delimited chunk already holds a letter or digit (then it is a word).
+        chunk_has_word = torch.zeros(len(indices), dtype=torch.bool, device=decoder.device)
         for step in range(config.max_tokens):
             logits = logits.float()
             if len(banned):
@@ -149,8 +152,9 @@ def sample_sentences(decoder: FrozenDecoder, conditioning: torch.Tensor, seed: i
             logits[words < config.min_words, eos] = float("-inf")
             uniforms = counter_uniforms(seed, indices[active.cpu().numpy()], step)
             chosen = sample_from_uniforms(logits, uniforms, config.top_p, config.temperature).to(decoder.device)
-            # A new word: a word-start token, or a word token right after whitespace (e.g. a newline).
-            starts_word = word_start[chosen] | (after_space & decoder.has_word_char_mask().to(decoder.device)[chosen])
+            # Words are counted as text.split() would: a chunk becomes a word at its first letter or digit.
+            continues_word = chunk_has_word & ~starts_chunk[chosen]
+            starts_word = has_word_char[chosen] & ~continues_word
             # A token that would begin word max_words+1 ends the sentence instead of being kept.
             ends = (chosen == eos) | (starts_word & (words >= config.max_words))
             if step == config.max_tokens - 1:
@@ -161,7 +165,7 @@ def sample_sentences(decoder: FrozenDecoder, conditioning: torch.Tensor, seed: i
             if not bool(keep.any()):
                 break
             words = (words + starts_word.long())[keep]
-            after_space = ends_in_space[chosen][keep]
+            chunk_has_word = ((continues_word | has_word_char[chosen]) & ~ends_in_space[chosen])[keep]
             if not bool(keep.all()):
                 cache = decoder.select_rows(cache, torch.nonzero(keep).flatten())
             active = active[keep]

@@ -38,7 +38,7 @@ class FrozenDecoder(ABC):
         self.tokenizer = tokenizer
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self._weights_hash: str | None = None
-        self._word_start: torch.Tensor | None = None
+        self._starts_chunk: torch.Tensor | None = None
         self._has_word_char: torch.Tensor | None = None
         self._ends_in_space: torch.Tensor | None = None
 
@@ -128,25 +128,23 @@ class FrozenDecoder(ABC):
         cache.reorder_cache(rows.to(self.device))
         return cache
 
-    def word_start_mask(self) -> torch.Tensor:
-        """(V,) bool: token begins a new word that contains a letter or digit.
+    def starts_chunk_mask(self) -> torch.Tensor:
+        """(V,) bool: the token begins a new whitespace-delimited chunk of text.
 
         Byte-level BPE marks a leading space with 'Ġ', SentencePiece with '▁'; WordPiece marks
-        continuations with '##'; word-level vocabularies have no markers (every token is a word).
+        continuations with '##'; word-level vocabularies have no markers (every token stands alone).
+        The sampler counts words as chunks that contain a letter or digit, i.e. as ``text.split()`` does.
         """
-        if self._word_start is None:
+        if self._starts_chunk is None:
             tokens = self._token_strings()
-            special = set(self.banned_token_ids()) | {self.eos_token_id}
             if any(t.startswith("Ġ") for t in tokens):
                 starts = [t.startswith("Ġ") for t in tokens]
             elif any(t.startswith("▁") for t in tokens):
                 starts = [t.startswith("▁") for t in tokens]
             else:
                 starts = [not t.startswith("##") for t in tokens]
-            has_word_char = [any(c.isalnum() for c in t) for t in tokens]
-            mask = [s and w and i not in special for i, (s, w) in enumerate(zip(starts, has_word_char))]
-            self._word_start = torch.tensor(mask, dtype=torch.bool)
-        return self._word_start
+            self._starts_chunk = torch.tensor(starts, dtype=torch.bool)
+        return self._starts_chunk
 
     # ---- identity -----------------------------------------------------------------------------
     def identity(self) -> dict:
