@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -33,6 +31,7 @@ from harness.synthetic_world import WorldSpec, load_scenes, make_world
 from texplain.checkpoint import save_translator
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
+from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.device import autocast, resolve_device, resolve_precision
 from texplain.feature_cache import FeatureCache
 from texplain.hashing import hash_json
@@ -55,7 +54,8 @@ METRIC_DEFINITIONS = {
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("TEXPLAIN_CACHE", Path.home() / ".cache" / "texplain"))
+    """$TEXPLAIN_CACHE or ~/.cache/texplain: worlds, features and the de-quantized LM share one root."""
+    return default_cache_dir()
 
 
 class StageTimer:

@@ -9,7 +9,7 @@ cross-attention decoder can take all T as its memory.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
