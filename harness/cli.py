@@ -3,17 +3,25 @@
     texplain run [--config NAME|PATH] [--set key.path=value ...] [--out DIR] [--quiet]
     texplain explain --translator CKPT IMAGE... [--out DIR] [--num-sentences N] [--seed S]
     texplain profiles
+
+Further commands live in their own modules (listed in COMMAND_MODULES); each has
+``register(commands)`` which adds its sub-parsers and sets ``handler`` on them with
+``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` is the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from pathlib import Path
 
 from texplain.errors import TExplainError
+
+# Modules that add sub-commands; each defines register(commands: argparse._SubParsersAction).
+COMMAND_MODULES: list[str] = []
 
 
 def _run(args) -> int:
@@ -43,7 +51,14 @@ def _explain(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _profiles(args) -> int:
+    from harness.config import profile_names
+
+    print("\n".join(profile_names()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="texplain", description="Explain a frozen classifier's features through a frozen language model.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="the main job: world, features, translator, explanations, metrics")
@@ -51,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. --set sampling.num_sentences=100")
     run_parser.add_argument("--out", default="runs", help="parent folder of run directories")
     run_parser.add_argument("--quiet", action="store_true", help="no progress bars, log lines only")
+    run_parser.set_defaults(handler=_run)
     explain_parser = commands.add_parser("explain", help="explain your own images with a trained translator")
     explain_parser.add_argument("--translator", required=True, help="translator.pt of a finished run")
     explain_parser.add_argument("images", nargs="+", help="image files")
@@ -62,24 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     explain_parser.add_argument("--seed", type=int, default=0)
     explain_parser.add_argument("--device", default="auto")
     explain_parser.add_argument("--quiet", action="store_true")
-    commands.add_parser("profiles", help="list shipped configuration profiles")
-    args = parser.parse_args(argv)
+    explain_parser.set_defaults(handler=_explain)
+    commands.add_parser("profiles", help="list shipped configuration profiles").set_defaults(handler=_profiles)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "explain":
-            return _explain(args)
-        if args.command == "profiles":
-            from harness.config import profile_names
-
-            print("\n".join(profile_names()))
-            return 0
+        return int(args.handler(args))
     except TExplainError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 1
 
 
 if __name__ == "__main__":
