@@ -121,6 +121,14 @@ def score_explanations(scenes, sentences: dict[str, list[str]], classifier: Froz
                 "object_in_top_k": scene.object_class in top,
                 "background_in_top_k": scene.background in top,
                 "num_sentences": stats.num_sentences,
+                # Per-image values whose mean over images is the run-level metric of the same name
+                # (texplain compare bootstraps over these).
+                "per_image_metrics": {
+                    "explain.object_top5_rate": float(scene.object_class in top),
+                    "explain.background_top5_rate": float(scene.background in top),
+                    "explain.object_doc_freq_mean": stats.doc_freq(scene.object_class),
+                    "explain.background_doc_freq_mean": stats.doc_freq(scene.background),
+                },
                 "word_stats": stats.to_json(),
             }
         )
@@ -212,6 +220,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         {
             "metrics": metrics,
             "definitions": METRIC_DEFINITIONS,
+            "higher_is_better": {name: True for name in METRIC_DEFINITIONS if ".chance_" not in name},
             "training": history,
             "stage_seconds": timer.seconds,
             "total_seconds": total,
