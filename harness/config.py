@@ -65,15 +65,76 @@ class ExplainConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """Where the translator's captioned training images come from.
+
+    synthetic: the world of ``world`` (default); coco: ``root``/annotations/captions_<split>.json and
+    its image folder; captions_jsonl: ``root`` is a captions.jsonl of {"image", "caption"} lines.
+    """
+
+    source: str = "synthetic"
+    root: str | None = None
+    split: str = "train2017"
+
+    def __post_init__(self) -> None:
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"data.source '{self.source}' is unknown.{did_you_mean(self.source, list(DATA_SOURCES))} Choose one of {', '.join(DATA_SOURCES)}")
+        if self.source != "synthetic" and not self.root:
+            raise ValueError(f"data.source '{self.source}' needs data.root (the dataset folder or file)")
+
+
+DATA_SOURCES = ("synthetic", "coco", "captions_jsonl")
+
+
+@dataclass(frozen=True)
+class OnlyBGConfig:
+    """The Only-BG shortcut suite (suites/only_bg.py).
+
+    dataset 'synthetic' renders a Background-Challenge-format world (harness/worlds) with a train split
+    whose class-background correlation is planted (train_correlation) and a balanced val split, and
+    scores the suite against that truth; otherwise it is the root of a Background-Challenge tree.
+    """
+
+    enabled: bool = True
+    dataset: str = "synthetic"
+    # ImageNet index -> IN-9 index JSON, for a 1000-class classifier on a real IN-9 tree.
+    in9_mapping: str | None = None
+    num_classes: int = 4  # synthetic: the first classes of the world, each with its own preferred background
+    val_per_class: int = 8  # only_bg_t images explained per class
+    original_per_class: int = 3  # original images explained per class (for the per-class clouds)
+    train_per_class: int = 60  # synthetic: training images per class for the two stand-in classifiers
+    train_correlation: float = 0.95  # synthetic: planted class-background correlation of the shortcut classifier
+    image_size: int = 224
+    world_seed: int = 1
+    top_k: int = 5  # the k of recall@k over shortcut words
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.train_correlation <= 1.0:
+            raise ValueError(f"suites.only_bg.train_correlation must be in [0, 1], got {self.train_correlation}")
+        for name in ("num_classes", "val_per_class", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"suites.only_bg.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_classes < 2:
+            raise ValueError("suites.only_bg.num_classes must be >= 2 (a shortcut needs classes to confuse)")
+
+
+@dataclass(frozen=True)
+class SuitesConfig:
+    only_bg: OnlyBGConfig = field(default_factory=OnlyBGConfig)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "quickstart"
     seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
+    suites: SuitesConfig = field(default_factory=SuitesConfig)
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:

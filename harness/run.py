@@ -1,47 +1,59 @@
-"""The main job (``texplain run``): world -> features -> translator -> explanations -> metrics and word clouds.
-
-Stages, each skipped when its output is already there and matches:
+"""The main job (``texplain run``): a sequence of cached stages (harness/stages.py).
 
 1. world: the synthetic world of the config (harness/synthetic_world.py), in the cache, keyed by its spec;
-2. features: classifier tokens for every image, in the feature cache (texplain/feature_cache.py);
+2. features: classifier tokens for every image, in the per-image feature cache (texplain/feature_cache.py);
 3. translator: trained into the frozen decoder, resuming from checkpoints/last.pt (texplain/training.py);
-4. explanations: N sentences per held-out image, appended to samples.jsonl one image at a time;
-5. words: records.jsonl (one line per image), metrics.json, word clouds per class and per image.
+4. explain: N sentences per held-out image, appended to samples.jsonl one image at a time;
+5. words: records.jsonl (one line per image), metrics and word clouds per class and per image;
+6. one stage per enabled suite (suites/), each in its own folder;
+7. report: report.html and report.md in the run directory.
 
 The first ``explain.num_images`` images of the world are held out (never trained on), the next
-``explain.num_val`` validate the translator, the rest train it.
+``explain.num_val`` validate the translator, the rest train it. Rerunning skips finished stages;
+changing a setting reruns exactly the stages whose keys it enters (see harness/stages.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig, to_dict
+from harness.preflight import preflight
 from harness.provenance import provenance
 from harness.run_dir import RunDir, append_jsonl, read_jsonl_prefix, write_json, write_jsonl
+from harness.stages import StageDir, StageLog, StageStore, publish, timed_stage
 from harness.synthetic_world import WorldSpec, load_scenes, make_world
-from texplain.checkpoint import save_translator
+from texplain.checkpoint import load_translator, save_translator
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
+from texplain.decoders.base import FrozenDecoder
 from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.device import autocast, resolve_device, resolve_precision
 from texplain.feature_cache import FeatureCache
 from texplain.hashing import hash_json
-from texplain.sampling import image_seed, sample_sentences
+from texplain.sampling import SamplingConfig, image_seed, sample_sentences
 from texplain.training import train_translator
 from texplain.translators import TranslatorShape, build_translator
+from texplain.translators.base import Translator
 from texplain.wordcloud_render import render_wordcloud
 from texplain.words import WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
+
+# Raised whenever a code change can move a stage's outputs (they enter the stage keys).
+TRANSLATOR_STAGE_VERSION = 1
+EXPLAIN_STAGE_VERSION = 1
+WORDS_STAGE_VERSION = 1
 
 METRIC_DEFINITIONS = {
     "explain.object_top5_rate": "share of held-out images whose true object class word is among the top-k words (by document frequency) of their explanation",
@@ -58,19 +70,6 @@ def cache_root() -> Path:
     return default_cache_dir()
 
 
-class StageTimer:
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str):
-        started = time.perf_counter()
-        log.info("stage %s ...", name)
-        yield
-        self.seconds[name] = round(time.perf_counter() - started, 2)
-        log.info("stage %s done in %.1f s", name, self.seconds[name])
-
-
 def build_world(config: RunConfig, progress: bool):
     spec = WorldSpec(
         num_images=config.world.num_images,
@@ -80,30 +79,42 @@ def build_world(config: RunConfig, progress: bool):
     )
     world_dir = cache_root() / "worlds" / hash_json(spec.to_json())[:16]
     if (world_dir / "world.json").exists() and json.loads((world_dir / "world.json").read_text()) == spec.to_json():
-        return world_dir, load_scenes(world_dir)
-    return world_dir, make_world(spec, world_dir, progress=progress)
+        return spec, world_dir, load_scenes(world_dir)
+    return spec, world_dir, make_world(spec, world_dir, progress=progress)
 
 
-def explain_images(decoder, translator, features, scenes, config: RunConfig, samples_path: Path, progress: bool) -> dict[str, list[str]]:
-    """Sentences per held-out image; images already in samples.jsonl (same run, same config) are kept."""
+def explain_images(
+    decoder: FrozenDecoder,
+    translator: Translator,
+    image_ids: list[str],
+    tokens: torch.Tensor,
+    sampling: SamplingConfig,
+    run_seed: int,
+    precision_name: str,
+    samples_path: Path,
+    progress: bool,
+    description: str = "explain",
+) -> dict[str, list[str]]:
+    """Sentences per image; images already in samples_path (appended by an earlier, killed attempt of the
+    same stage, so under the same key) are kept and not sampled again."""
     done = {row["image_id"]: row["sentences"] for row in read_jsonl_prefix(samples_path)}
     device = decoder.device
-    precision = resolve_precision(config.explain.precision, device)
+    precision = resolve_precision(precision_name, device)
     translator.eval()
-    todo = [i for i, scene in enumerate(scenes) if scene.image_id not in done]
-    for index in tqdm(todo, desc=f"explain ({config.sampling.num_sentences} sentences/image)", unit="img", disable=not progress or not todo):
-        scene = scenes[index]
+    todo = [i for i, image_id in enumerate(image_ids) if image_id not in done]
+    for index in tqdm(todo, desc=f"{description} ({sampling.num_sentences} sentences/image)", unit="img", disable=not progress or not todo):
+        image_id = image_ids[index]
         with torch.no_grad():
-            conditioning = translator(features[index : index + 1].to(device))[0]  # (k, d)
-        seed = image_seed(config.seed, scene.image_id)
+            conditioning = translator(tokens[index : index + 1].to(device))[0]  # (k, d)
+        seed = image_seed(run_seed, image_id)
         with autocast(device, precision):
-            sentences = sample_sentences(decoder, conditioning.float(), seed, config.sampling)
-        append_jsonl(samples_path, {"image_id": scene.image_id, "seed": seed, "sentences": sentences})
-        done[scene.image_id] = sentences
-    return done
+            sentences = sample_sentences(decoder, conditioning.float(), seed, sampling)
+        append_jsonl(samples_path, {"image_id": image_id, "seed": seed, "sentences": sentences})
+        done[image_id] = sentences
+    return {image_id: done[image_id] for image_id in image_ids}
 
 
-def score_explanations(scenes, sentences: dict[str, list[str]], classifier: FrozenClassifier, logits: torch.Tensor, config: RunConfig):
+def score_explanations(scenes, sentences: dict[str, list[str]], classifier_names: list[str], logits: torch.Tensor, config: RunConfig):
     k = config.explain.top_k
     records, per_image = [], {}
     for scene, image_logits in zip(scenes, logits):
@@ -116,7 +127,7 @@ def score_explanations(scenes, sentences: dict[str, list[str]], classifier: Froz
                 "image_id": scene.image_id,
                 "image": f"images/{scene.image_id}.png",
                 "truth": {"object": scene.object_class, "background": scene.background, "color": scene.color, "caption": scene.caption},
-                "classifier_top1": {"index": predicted, "name": classifier.class_name(predicted)},
+                "classifier_top1": {"index": predicted, "name": classifier_names[predicted]},
                 "top_words": stats.top_k(20, min_doc_freq=config.explain.min_doc_freq),
                 "object_in_top_k": scene.object_class in top,
                 "background_in_top_k": scene.background in top,
@@ -150,8 +161,7 @@ def score_explanations(scenes, sentences: dict[str, list[str]], classifier: Froz
     return records, per_image, metrics
 
 
-def draw_clouds(run: RunDir, scenes, per_image: dict[str, WordStats], config: RunConfig) -> list[str]:
-    out = run / "wordclouds"
+def draw_clouds(out: Path, scenes, per_image: dict[str, WordStats], config: RunConfig) -> list[str]:
     written = []
     by_class: dict[str, list[WordStats]] = defaultdict(list)
     for scene in scenes:
@@ -159,71 +169,170 @@ def draw_clouds(run: RunDir, scenes, per_image: dict[str, WordStats], config: Ru
     for name, stats in sorted(by_class.items()):
         merged = merge_stats(stats)
         frequencies = dict(merged.top_k(50, min_doc_freq=config.explain.min_doc_freq))
-        written.append(str(render_wordcloud(frequencies, {name}, out / f"class_{name}.png", seed=config.seed).relative_to(run.path)))
+        render_wordcloud(frequencies, {name}, out / "wordclouds" / f"class_{name}.png", seed=config.seed)
+        written.append(f"wordclouds/class_{name}.png")
     for scene in scenes[: config.explain.single_image_clouds]:
         frequencies = dict(per_image[scene.image_id].top_k(50, min_doc_freq=config.explain.min_doc_freq))
-        written.append(str(render_wordcloud(frequencies, {scene.object_class}, out / f"image_{scene.image_id}.png", seed=config.seed).relative_to(run.path)))
+        render_wordcloud(frequencies, {scene.object_class}, out / "wordclouds" / f"image_{scene.image_id}.png", seed=config.seed)
+        written.append(f"wordclouds/image_{scene.image_id}.png")
     return written
 
 
+@dataclass
+class RunContext:
+    """What suites get from the run: the frozen parts, the trained translator, and a way to explain images.
+
+    The decoder is loaded on first use only, so a rerun whose sampling stages are all finished never
+    pays for loading the language model.
+    """
+
+    config: RunConfig
+    device: torch.device
+    classifier: FrozenClassifier
+    feature_cache: FeatureCache
+    translator: Translator
+    translator_key: str
+    load_decoder: Callable[[], FrozenDecoder]
+    progress: bool = True
+    cache_root: Path = field(default_factory=cache_root)
+
+    def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain") -> dict[str, list[str]]:
+        done = {row["image_id"]: row["sentences"] for row in read_jsonl_prefix(samples_path)}
+        if all(image_id in done for image_id in image_ids):
+            return {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
+        return explain_images(
+            self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
+            self.config.explain.precision, samples_path, self.progress, description,
+        )
+
+
+def _lazy(factory: Callable):
+    cached = []
+
+    def get():
+        if not cached:
+            cached.append(factory())
+        return cached[0]
+
+    return get
+
+
 def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True) -> Path:
+    from harness.report import write_report
+    from suites import enabled_suites
+
     started = time.perf_counter()
+    preflight(config)  # fail early, before anything heavy, naming every missing model, dataset or device
     resolved = to_dict(config)
     run_dir = RunDir(out_root, resolved)
+    store = StageStore(Path(out_root) / ".stages")
     device = resolve_device(config.models.device)
     write_json(run_dir / "config.json", resolved)
-    timer = StageTimer()
+    stages = StageLog()
     torch.manual_seed(config.seed)
 
-    with timer.stage("world"):
-        world_dir, scenes = build_world(config, progress)
+    with timed_stage(stages, None, "world"):
+        world_spec, world_dir, scenes = build_world(config, progress)
     explain_count, val_count = config.explain.num_images, config.explain.num_val
     if len(scenes) < explain_count + val_count + 2:
         raise ValueError(f"world has {len(scenes)} images; need more than explain.num_images + explain.num_val + 2 = {explain_count + val_count + 2}")
 
-    with timer.stage("features"):
+    with timed_stage(stages, None, "features"):
         classifier = FrozenClassifier.from_spec(config.models.classifier, device)
         cache = FeatureCache(cache_root() / "features", classifier)
         features = cache.extract([world_dir / "images" / f"{s.image_id}.png" for s in scenes], progress=progress)
     tokens = features.tokens  # (N, T, D)
-
-    with timer.stage("load_decoder"):
-        decoder = load_decoder(config.models.decoder_kind, config.models.decoder, device)
+    load_decoder_once = _lazy(lambda: load_decoder(config.models.decoder_kind, config.models.decoder, device))
 
     input_tokens, input_dim = classifier.feature_shape
-    shape = TranslatorShape(input_tokens, input_dim, config.translator.output_tokens or input_tokens, decoder.conditioning_dim)
-    translator = build_translator(config.translator.name, shape, **config.translator.options)
-    captions = [s.caption for s in scenes]
-    held_out = slice(0, explain_count)
-    val = slice(explain_count, explain_count + val_count)
-    train = slice(explain_count + val_count, None)
-    with timer.stage("train"):
-        history = train_translator(
-            translator, decoder, tokens[train], captions[train], tokens[val], captions[val],
-            config.train, run_dir / "checkpoints", progress=progress,
+    translator_stage = store.stage(
+        "translator",
+        TRANSLATOR_STAGE_VERSION,
+        {
+            "world": world_spec.to_json(),
+            "classifier": classifier.identity(),
+            "decoder": {"kind": config.models.decoder_kind, "spec": config.models.decoder},
+            "translator": resolved["translator"],
+            "train": resolved["train"],
+            "split": {"held_out": explain_count, "val": val_count},
+            "seed": config.seed,
+        },
+    )
+    with timed_stage(stages, translator_stage):
+        if translator_stage.done:
+            classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
+            translator, _ = load_translator(translator_stage / "translator.pt", classifier=classifier_identity)
+            history = translator_stage.outputs()["history"]
+        else:
+            decoder = load_decoder_once()
+            shape = TranslatorShape(input_tokens, input_dim, config.translator.output_tokens or input_tokens, decoder.conditioning_dim)
+            translator = build_translator(config.translator.name, shape, **config.translator.options)
+            captions = [s.caption for s in scenes]
+            val = slice(explain_count, explain_count + val_count)
+            train = slice(explain_count + val_count, None)
+            history = train_translator(
+                translator, decoder, tokens[train], captions[train], tokens[val], captions[val],
+                config.train, translator_stage / "checkpoints", progress=progress,
+            )
+            classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
+            save_translator(translator_stage / "translator.pt", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
+            translator_stage.mark_done({"history": history})
+    translator.to(device)
+    publish(translator_stage / "translator.pt", run_dir / "translator.pt")
+
+    context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress)
+    explained = scenes[:explain_count]
+    explain_stage = store.stage(
+        "explain",
+        EXPLAIN_STAGE_VERSION,
+        {"translator": translator_stage.key, "sampling": resolved["sampling"], "num_images": explain_count, "precision": config.explain.precision, "seed": config.seed},
+    )
+    with timed_stage(stages, explain_stage):
+        sentences = context.explain([s.image_id for s in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
+        explain_stage.mark_done()
+    publish(explain_stage / "samples.jsonl", run_dir / "samples.jsonl")
+
+    words_stage = store.stage(
+        "words",
+        WORDS_STAGE_VERSION,
+        {"explain": explain_stage.key, "classifier": classifier.identity(), "explain_config": resolved["explain"], "seed": config.seed},
+    )
+    with timed_stage(stages, words_stage):
+        if words_stage.done:
+            metrics, clouds = words_stage.outputs()["metrics"], words_stage.outputs()["wordclouds"]
+        else:
+            names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
+            records, per_image, metrics = score_explanations(explained, sentences, names, features.logits[:explain_count], config)
+            write_jsonl(words_stage / "records.jsonl", records)
+            clouds = draw_clouds(words_stage.path, explained, per_image, config)
+            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds})
+    publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
+    publish(words_stage / "wordclouds", run_dir / "wordclouds")
+
+    suite_summaries = {}
+    for suite in enabled_suites(config):
+        suite_stage = store.stage(
+            f"suite-{suite.name}",
+            suite.version,
+            {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": resolved["sampling"], "precision": config.explain.precision, "seed": config.seed},
         )
-        classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
-        save_translator(run_dir / "translator.pt", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
+        with timed_stage(stages, suite_stage, f"suite:{suite.name}"):
+            if not suite_stage.done:
+                suite.execute(context, suite_stage.path)
+                suite_stage.mark_done()
+        publish(suite_stage.path, run_dir / "suites" / suite.name)
+        suite_summaries[suite.name] = json.loads((run_dir / "suites" / suite.name / "metrics.json").read_text())["metrics"]
 
-    with timer.stage("explain"):
-        explained = scenes[held_out]
-        sentences = explain_images(decoder, translator, tokens[held_out], explained, config, run_dir / "samples.jsonl", progress)
-
-    with timer.stage("words"):
-        records, per_image, metrics = score_explanations(explained, sentences, classifier, features.logits[held_out], config)
-        write_jsonl(run_dir / "records.jsonl", records)
-        clouds = draw_clouds(run_dir, explained, per_image, config)
-
-    total = round(time.perf_counter() - started, 2)
     write_json(
         run_dir / "metrics.json",
         {
             "metrics": metrics,
             "definitions": METRIC_DEFINITIONS,
             "higher_is_better": {name: True for name in METRIC_DEFINITIONS if ".chance_" not in name},
+            "suites": suite_summaries,
             "training": history,
-            "stage_seconds": timer.seconds,
-            "total_seconds": total,
+            "stage_seconds": stages.seconds(),
+            "total_seconds": round(time.perf_counter() - started, 2),
             "seed": config.seed,
             "config_hash": run_dir.config_hash,
             "world_dir": str(world_dir),
@@ -234,5 +343,8 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "models": {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"},
         },
     )
+    with timed_stage(stages, None, "report"):
+        write_report(run_dir.path)
+    write_json(run_dir / "stages.json", stages.entries)
     run_dir.mark_done()
     return run_dir.path

@@ -23,8 +23,12 @@ or null when everything is the real thing; the report shows it as a visible labe
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from harness.run_dir import write_json, write_jsonl
 from texplain.registry import Registry
 
 SUITES: Registry[type["Suite"]] = Registry("suite")
@@ -37,8 +41,47 @@ class Suite:
     definitions: dict[str, str] = {}
     paper: dict[str, Any] = {}
 
-    def run(self, context: Any) -> Iterator[dict]:
+    def __init__(self, config: Any):
+        self.config = config  # the suite's frozen config dataclass (harness/config.py)
+
+    def config_json(self) -> dict:
+        """The suite's settings, for its stage key."""
+        return dataclasses.asdict(self.config)
+
+    def run(self, context: Any, work_dir: Path) -> Iterator[dict]:
+        """One record per image. `work_dir` is the suite's stage folder: partial state kept there
+        (e.g. appended samples) survives a kill and is only ever read back under the same key."""
         raise NotImplementedError
 
-    def aggregate(self, records: Iterable[dict]) -> dict[str, float]:
+    def aggregate(self, records: list[dict]) -> dict[str, float]:
         raise NotImplementedError
+
+    def summarize(self, records: list[dict], context: Any, out_dir: Path) -> tuple[dict, list[str]]:
+        """Optional: details for metrics.json (e.g. word lists) and figures written into out_dir."""
+        return {}, []
+
+    def stand_in(self, context: Any) -> str | None:
+        """Which parts are stand-ins (synthetic data, locally trained models); None if none are."""
+        return None
+
+    def execute(self, context: Any, out_dir: Path) -> dict:
+        """Run, aggregate and write the suite's files into out_dir; returns its metrics.json content."""
+        started = time.perf_counter()
+        records = list(self.run(context, out_dir))
+        write_jsonl(out_dir / "records.jsonl", records)
+        metrics = self.aggregate(records)
+        details, figures = self.summarize(records, context, out_dir)
+        summary = {
+            "suite": self.name,
+            "version": self.version,
+            "metrics": metrics,
+            "higher_is_better": {k: v for k, v in self.higher_is_better.items() if k in metrics},
+            "definitions": {k: v for k, v in self.definitions.items() if k in metrics},
+            "paper": self.paper,
+            "stand_in": self.stand_in(context),
+            "details": details,
+            "figures": [f"suites/{self.name}/{name}" for name in figures],
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        write_json(out_dir / "metrics.json", summary)
+        return summary

@@ -1,8 +1,16 @@
-"""The main job end to end with the real packaged models on a tiny world, and its resume behaviour."""
+"""The main job end to end with the real packaged models on a tiny world: the run directory, stage
+reuse, which stages a changed setting reruns, and SIGKILL-and-resume giving identical outputs."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+import torch
 
 from harness.config import load_config
 from harness.run import run
@@ -14,46 +22,65 @@ TINY = [
     "explain.single_image_clouds=1", "train.epochs=1", "train.batch_size=8", "train.warmup_steps=2",
     "sampling.num_sentences=3", "sampling.min_words=3", "sampling.max_words=6", "sampling.batch_size=3",
     "translator.options={hidden_dim: 64, num_layers: 3}",
+    "suites.only_bg.num_classes=2", "suites.only_bg.val_per_class=2", "suites.only_bg.original_per_class=1",
+    "suites.only_bg.train_per_class=6", "suites.only_bg.image_size=64",
 ]
 
 
-def test_run_writes_a_self_describing_directory_and_resumes(tmp_path):
+def _stages(path: Path) -> dict:
+    return json.loads((path / "stages.json").read_text())
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    names = ["samples.jsonl", "records.jsonl", "suites/only_bg/records.jsonl"]
+    return {name: (path / name).read_text() for name in names}
+
+
+def test_run_directory_stage_reuse_and_reruns(tmp_path):
     config = load_config("quickstart", TINY)
     path = run(config, tmp_path, progress=False)
-    for name in ("config.json", "samples.jsonl", "records.jsonl", "metrics.json", "translator.pt", "done"):
+    for name in ("config.json", "samples.jsonl", "records.jsonl", "metrics.json", "translator.pt", "stages.json",
+                 "report.html", "report.md", "suites/only_bg/metrics.json", "suites/only_bg/records.jsonl", "done"):
         assert (path / name).exists(), name
     assert path.name.startswith("quickstart-")
     metrics = json.loads((path / "metrics.json").read_text())
     assert {"explain.object_top5_rate", "explain.background_top5_rate"} <= set(metrics["metrics"])
-    assert metrics["provenance"]["libraries"]["torch"]
+    assert metrics["provenance"]["libraries"]["torch"] and metrics["provenance"]["git_commit"]
     assert metrics["seed"] == 0 and "definitions" in metrics
+    assert set(metrics["stage_seconds"]) >= {"world", "features", "translator", "explain", "words", "suite:only_bg"}
+    suite = json.loads((path / "suites/only_bg/metrics.json").read_text())
+    assert {"acc.original", "acc.only_bg_t", "keep_rate", "bg_gap", "recall_at_k.shortcut", "recall_at_k.balanced"} <= set(suite["metrics"])
+    assert suite["stand_in"] and suite["figures"]
     records = [json.loads(line) for line in (path / "records.jsonl").read_text().splitlines()]
     assert len(records) == 3 and all(r["num_sentences"] == 3 for r in records)
-    samples = (path / "samples.jsonl").read_text()
     lengths = []
-    for line in samples.splitlines():
+    for line in (path / "samples.jsonl").read_text().splitlines():
         for sentence in json.loads(line)["sentences"]:
             lengths.append(len([w for w in sentence.split() if any(c.isalnum() for c in w)]))
     assert max(lengths) <= 6, lengths
     # Below min_words only when the token cap stopped a pathological run (1 epoch of training here).
     assert sum(n >= 3 for n in lengths) >= 0.6 * len(lengths), lengths
-    assert sorted(p.name for p in (path / "wordclouds").iterdir())
+    assert all(entry["status"] == "ran" for name, entry in _stages(path).items() if "key" in entry)
+    first = _outputs(path)
 
-    # A killed explain stage: last line half-written, no done marker. The rerun repairs and completes
-    # it, and gives the same sentences as the uninterrupted run (same seed).
-    lines = samples.splitlines(keepends=True)
-    (path / "samples.jsonl").write_text(lines[0] + lines[1][: len(lines[1]) // 2])
-    (path / "done").unlink()
-    again = run(config, tmp_path, progress=False)
-    assert again == path
-    assert (path / "samples.jsonl").read_text() == samples
-    rerun_metrics = json.loads((path / "metrics.json").read_text())
-    assert rerun_metrics["feature_cache"]["misses"] == 0  # features came from the cache
-    assert [h["epoch"] for h in rerun_metrics["training"]] == [1]
+    # The same config again: every keyed stage is reused and the outputs are the same.
+    assert run(config, tmp_path, progress=False) == path
+    assert all(entry["status"] == "reused" for entry in _stages(path).values() if "key" in entry)
+    assert _outputs(path) == first
+    assert json.loads((path / "metrics.json").read_text())["feature_cache"]["misses"] == 0
 
-    # Another setting is another run directory.
-    other = run(load_config("quickstart", TINY + ["seed=1"]), tmp_path, progress=False)
-    assert other != path
+    # A sampling setting reruns what samples and what is downstream of it, not the translator.
+    more = run(load_config("quickstart", TINY + ["sampling.num_sentences=4"]), tmp_path, progress=False)
+    status = {name: entry["status"] for name, entry in _stages(more).items() if "key" in entry}
+    assert more != path
+    assert status == {"translator": "reused", "explain": "ran", "words": "ran", "suite:only_bg": "ran"}
+    # Only the word counting setting: only the words stage reruns.
+    top3 = run(load_config("quickstart", TINY + ["explain.top_k=3"]), tmp_path, progress=False)
+    status = {name: entry["status"] for name, entry in _stages(top3).items() if "key" in entry}
+    assert status == {"translator": "reused", "explain": "reused", "words": "ran", "suite:only_bg": "reused"}
+    # A training setting reruns the translator and everything after it.
+    lr = run(load_config("quickstart", TINY + ["train.lr=0.001"]), tmp_path, progress=False)
+    assert all(entry["status"] == "ran" for entry in _stages(lr).values() if "key" in entry)
 
     # The trained translator explains a user's own photo through the CLI.
     from PIL import Image
@@ -71,3 +98,51 @@ def test_run_writes_a_self_describing_directory_and_resumes(tmp_path):
     assert row["classifier_top1"]["name"] == "espresso"
     assert len(row["sentences"]) == 2 and (out / "wordclouds").is_dir()
     assert main(["explain", "--translator", str(tmp_path / "missing.pt"), str(photo), "--quiet"]) == 2
+
+
+def _start(overrides: list[str], out: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "harness.cli", "run", "--config", "quickstart", "--out", str(out), "--quiet"]
+    for assignment in overrides:
+        command += ["--set", assignment]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "2"})
+
+
+def _kill_when(process: subprocess.Popen, ready, timeout: float = 300.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if ready():
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return
+        assert process.poll() is None, "the run finished before it could be killed; make the stage longer"
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the stage never reached the point to kill it")
+
+
+def test_sigkill_mid_training_and_mid_explain_then_resume_gives_identical_outputs(tmp_path):
+    overrides = TINY + ["train.epochs=3", "sampling.num_sentences=6", "sampling.batch_size=2", "explain.num_images=6", "world.num_images=40"]
+    config = load_config("quickstart", overrides)
+    killed_out = tmp_path / "killed"
+    stage_root = killed_out / ".stages"
+
+    # 1. Killed after the first epoch's checkpoint, while training continues.
+    process = _start(overrides, killed_out)
+    _kill_when(process, lambda: any(stage_root.glob("translator-*/checkpoints/last.pt")))
+    assert not any(stage_root.glob("translator-*/done.json"))
+    # 2. Killed again once the explain stage has appended at least one image.
+    process = _start(overrides, killed_out)
+    samples = lambda: [p for p in stage_root.glob("explain-*/samples.jsonl") if p.read_text().count("\n") >= 1]  # noqa: E731
+    _kill_when(process, lambda: bool(samples()))
+    assert not any(stage_root.glob("explain-*/done.json"))
+    resumed = run(config, killed_out, progress=False)
+
+    clean = run(config, tmp_path / "clean", progress=False)
+    assert _outputs(resumed) == _outputs(clean)
+    a = torch.load(resumed / "translator.pt", weights_only=False)["state_dict"]
+    b = torch.load(clean / "translator.pt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    def losses(path):  # per-epoch history without its wall-clock seconds
+        return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads((path / "metrics.json").read_text())["training"]]
+
+    assert losses(resumed) == losses(clean)

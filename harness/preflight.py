@@ -1,0 +1,116 @@
+"""Fail early: before a run does anything heavy, check that every model, dataset and device it names
+can be had, and report all that is missing in one error (issue 4: the paper profile must "load,
+validate, and fail early with a clear message naming what is missing").
+
+Weights are "reachable" when they are in the local Hugging Face cache or the hub answers; with
+neither, a run would die minutes in, after rendering worlds or extracting features.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from harness.config import ConfigError, RunConfig
+
+HUB_TIMEOUT_SECONDS = 3.0
+
+
+def hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=HUB_TIMEOUT_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def _cached_on_hub(repo_id: str, filenames: tuple[str, ...]) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
+
+
+def _classifier_problems(spec: str, reachable: callable) -> list[str]:
+    source, _, name = spec.partition(":")
+    if source != "timm":
+        return []  # packaged weights ship with the installed package; unknown sources fail in from_spec
+    name, _, checkpoint = name.partition("@")
+    if checkpoint:
+        return [] if Path(checkpoint).is_file() else [f"models.classifier: checkpoint {checkpoint} does not exist (fix the path in timm:{name}@PATH)"]
+    import timm
+
+    try:
+        pretrained = timm.models.get_pretrained_cfg(name)
+    except Exception:  # noqa: BLE001 - timm raises different errors across versions
+        pretrained = None
+    if pretrained is None:
+        return [f"models.classifier: timm has no pretrained weights named '{name}' (see timm.list_pretrained())"]
+    repo = getattr(pretrained, "hf_hub_id", None)
+    if repo and _cached_on_hub(repo, ("model.safetensors", "pytorch_model.bin")):
+        return []
+    if reachable():
+        return []
+    return [
+        f"models.classifier: weights for timm:{name} ({repo or 'download URL'}) are not in the local Hugging Face cache "
+        "and the hub is unreachable; run once on a machine with a network, or use timm:<name>@<local checkpoint>"
+    ]
+
+
+def _decoder_problems(spec: str, reachable: callable) -> list[str]:
+    source, _, name = spec.partition(":")
+    if source != "hf":
+        return []
+    if _cached_on_hub(name, ("config.json",)) or reachable():
+        return []
+    return [
+        f"models.decoder: hf:{name} is not in the local Hugging Face cache and the hub is unreachable; "
+        "download it once with a network (huggingface-cli download " + name + "), or use packaged:smollm2-135m"
+    ]
+
+
+def _device_problems(device: str) -> list[str]:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return [f"models.device: '{device}' asked for, but torch sees no CUDA device; run on a GPU machine or --set models.device=cpu"]
+    if device == "mps" and not torch.backends.mps.is_available():
+        return ["models.device: 'mps' asked for, but it is not available here; --set models.device=cpu"]
+    return []
+
+
+def _path_problems(config: RunConfig) -> list[str]:
+    problems = []
+    if config.data.source != "synthetic" and not Path(config.data.root).exists():
+        problems.append(f"data.root: {config.data.root} does not exist (the {config.data.source} dataset); fix the path or --set data.source=synthetic")
+    only_bg = config.suites.only_bg
+    if only_bg.enabled and only_bg.dataset != "synthetic":
+        if not Path(only_bg.dataset).is_dir():
+            problems.append(f"suites.only_bg.dataset: {only_bg.dataset} is not a folder (a Background Challenge tree); fix the path or --set suites.only_bg.dataset=synthetic")
+        if only_bg.in9_mapping is None:
+            problems.append("suites.only_bg.in9_mapping: a real IN-9 tree with a 1000-class classifier needs the ImageNet->IN-9 mapping file (in_to_in9.json)")
+        elif not Path(only_bg.in9_mapping).is_file():
+            problems.append(f"suites.only_bg.in9_mapping: {only_bg.in9_mapping} does not exist")
+    return problems
+
+
+def preflight(config: RunConfig) -> None:
+    """Raise one ConfigError listing every problem, or return None when the run can start."""
+    answer: list[bool] = []
+
+    def reachable() -> bool:  # asked at most once per run
+        if not answer:
+            answer.append(hub_reachable())
+        return answer[0]
+
+    problems = _device_problems(config.models.device)
+    problems += _path_problems(config)
+    problems += _classifier_problems(config.models.classifier, reachable)
+    problems += _decoder_problems(config.models.decoder, reachable)
+    if problems:
+        listed = "\n  - ".join(problems)
+        raise ConfigError(f"run '{config.name}' cannot start:\n  - {listed}")

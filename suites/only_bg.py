@@ -1,0 +1,337 @@
+"""Only-BG shortcut suite (TExplain, section "Only-BG": the Background Challenge / ImageNet-9 of Xiao et
+al., "Noise or Signal: The Role of Image Backgrounds in Object Recognition", ICLR 2021).
+
+Does the classifier keep its label when the foreground is hidden, and do the explanations of those
+images name the background cues it keeps using? On any Background-Challenge-format tree
+(harness/datasets/backgrounds_challenge.py) the suite reports
+
+- accuracy per variation present, and BG-gap = acc(mixed_same) - acc(mixed_rand) when both are there;
+- keep rate: the share of images whose prediction on only_bg_t equals the prediction on original;
+- per-class word clouds of the explanations of original and of only_bg_t images;
+- shortcut words of class c: words in the explanations of only_bg_t images of c whose label was kept,
+  ranked by how much more often they occur there (mean share of sentences) than in the explanations
+  of the only_bg_t images of all other classes.
+
+A 1000-class ImageNet classifier is scored on IN-9 through the ImageNet -> IN-9 mapping file (an
+ImageNet class outside IN-9 counts as wrong), as in the Background Challenge's evaluation.
+
+On a synthetic world (dataset "synthetic") the truth is known, so the suite scores itself. It renders
+one world whose train split plants a class-background correlation (train_correlation, 0.95 as in
+Waterbirds) and one whose train split is balanced, trains a linear probe on the frozen classifier's
+pooled features for each (the "shortcut" and the "balanced" classifier; the translator reads the same
+frozen features, so one trained translator explains both), and evaluates both on the same val split,
+whose backgrounds are uniform. Because val backgrounds are independent of the class, an only_bg_t
+image keeps its label for the shortcut classifier mostly when its background is the class's planted
+one, and at chance for the balanced classifier. recall@k asks, per class, whether the planted
+background word is among the top-k shortcut words; a faithful explanation gives a clearly higher
+recall for the shortcut classifier than for the balanced one. The numbers are reported whichever way
+they fall.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from suites.base import SUITES, Suite
+from texplain.errors import TExplainError
+from texplain.wordcloud_render import render_wordcloud
+from texplain.words import WordStats, merge_stats, word_stats
+
+log = logging.getLogger(__name__)
+
+SHORTCUT = "shortcut"
+BALANCED = "balanced"
+
+
+@dataclass(frozen=True)
+class ScoringClassifier:
+    """A classifier as this suite sees it: features -> labels in the dataset's class order."""
+
+    name: str
+    predict: Callable[[object], np.ndarray]  # ClassifierOutput -> (N,) int labels, -1 = outside the classes
+    description: str
+
+
+def linear_probe(pooled: torch.Tensor, labels: np.ndarray, seed: int):
+    """A logistic-regression probe on frozen pooled features (deterministic: lbfgs, fixed seed)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1, random_state=seed))
+    probe.fit(pooled.float().numpy(), labels)
+    return probe
+
+
+def shortcut_words(
+    kept: dict[str, list[WordStats]], all_by_class: dict[str, list[WordStats]], top: int = 10
+) -> dict[str, list[tuple[str, float]]]:
+    """Per class: words ranked by mean doc-frequency in kept only_bg_t explanations of the class minus
+    that in the only_bg_t explanations of every other class. A class with no kept image has none."""
+    result = {}
+    for name, stats in kept.items():
+        if not stats:
+            result[name] = []
+            continue
+        others = [s for other, group in all_by_class.items() if other != name for s in group]
+        vocabulary = set().union(*(s.doc_counts for s in stats))
+        scored = []
+        for word in vocabulary:
+            inside = float(np.mean([s.doc_freq(word) for s in stats]))
+            outside = float(np.mean([s.doc_freq(word) for s in others])) if others else 0.0
+            if inside - outside > 0:
+                scored.append((word, round(inside - outside, 4)))
+        scored.sort(key=lambda pair: (-pair[1], pair[0]))  # ties by word: the ranking is deterministic
+        result[name] = scored[:top]
+    return result
+
+
+@SUITES.register("only_bg")
+class OnlyBGSuite(Suite):
+    name = "only_bg"
+    version = 1
+    definitions = {
+        "acc.<variation>": "accuracy of the scored classifier on that variation (synthetic: the shortcut probe)",
+        "keep_rate": "share of val images whose prediction on only_bg_t equals their prediction on original",
+        "bg_gap": "acc(mixed_same) - acc(mixed_rand) (Xiao et al. 2021)",
+        "recall_at_k.shortcut": "synthetic only: share of classes whose planted background word is among the top-k shortcut words, shortcut classifier",
+        "recall_at_k.balanced": "the same for the classifier trained on balanced data",
+        "recall_at_k.difference": "recall_at_k.shortcut - recall_at_k.balanced; a faithful explanation makes it clearly positive",
+        "balanced.keep_rate": "keep rate of the balanced classifier",
+        "balanced.acc.<variation>": "accuracy of the balanced classifier on that variation",
+    }
+    paper = {
+        "acc.original": "0.956 (ResNet-50 on IN-9, Xiao et al. 2021)",
+        "acc.mixed_same": "0.862 (ResNet-50, Xiao et al. 2021)",
+        "acc.mixed_rand": "0.789 (ResNet-50, Xiao et al. 2021)",
+        "bg_gap": "0.073 (ResNet-50, Xiao et al. 2021)",
+    }
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:  # type: ignore[override]
+        # Accuracy is better high; keep rate and BG-gap measure reliance on backgrounds (lower is better);
+        # recall of the planted background measures the explanation's faithfulness (higher is better).
+        table = {"keep_rate": False, "bg_gap": False, "balanced.keep_rate": False,
+                 "recall_at_k.shortcut": True, "recall_at_k.difference": True, "recall_at_k.balanced": False}
+        for variation in VARIATIONS:
+            table[f"acc.{variation}"] = True
+            table[f"balanced.acc.{variation}"] = True
+        return table
+
+    # ------------------------------------------------------------------------------------------
+    # Data and classifiers
+    # ------------------------------------------------------------------------------------------
+
+    def _synthetic(self, context) -> tuple[object, object, dict[str, str]]:
+        """Render (or reuse) the planted and the balanced world; returns their datasets and the planted backgrounds."""
+        from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
+        from harness.synthetic_world import BACKGROUNDS, OBJECT_CLASSES
+        from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
+        from texplain.hashing import hash_json
+
+        cfg = self.config
+        classes = OBJECT_CLASSES[: cfg.num_classes]
+        backgrounds = BACKGROUNDS[: cfg.num_classes]  # one planted background per class, none left over
+        datasets = {}
+        for name, correlation, val_per_class in ((SHORTCUT, cfg.train_correlation, cfg.val_per_class), (BALANCED, None, 1)):
+            spec = BackgroundsWorldSpec(
+                classes=classes, backgrounds=backgrounds, images_per_class=val_per_class,
+                train_images_per_class=cfg.train_per_class, train_correlation=correlation,
+                val_correlation=None, image_size=cfg.image_size, seed=cfg.world_seed,
+            )
+            root = context.cache_root / "worlds" / f"backgrounds-{hash_json(spec.to_json())[:16]}"
+            make_backgrounds_world(spec, root, progress=context.progress)
+            datasets[name] = (read_backgrounds_challenge(root, split="val"), read_backgrounds_challenge(root, split="train"))
+        planted = {c: backgrounds[i % len(backgrounds)] for i, c in enumerate(classes)}
+        return datasets, planted
+
+    def _features(self, context, items):
+        return context.feature_cache.extract([item.path for item in items], progress=context.progress)
+
+    def _probe_classifier(self, context, name: str, train_set) -> ScoringClassifier:
+        items = train_set.items("original")
+        labels = np.array([item.label for item in items])
+        probe = linear_probe(self._features(context, items).pooled, labels, context.config.seed)
+        return ScoringClassifier(
+            name,
+            lambda out, probe=probe: probe.predict(out.pooled.float().numpy()),
+            f"linear probe on frozen {context.config.models.classifier} pooled features, trained on "
+            f"{len(items)} images of a synthetic train split ({'planted correlation' if name == SHORTCUT else 'balanced backgrounds'})",
+        )
+
+    def _imagenet_classifier(self, context, dataset) -> ScoringClassifier:
+        from harness.datasets.backgrounds_challenge import load_in9_mapping
+
+        mapping = load_in9_mapping(self.config.in9_mapping)
+        num_logits = None
+
+        def predict(out) -> np.ndarray:
+            nonlocal num_logits
+            num_logits = out.logits.shape[1]
+            if num_logits != mapping.shape[0]:
+                raise TExplainError(
+                    f"classifier has {num_logits} outputs but {self.config.in9_mapping} maps {mapping.shape[0]} ImageNet classes; "
+                    "use a 1000-class ImageNet classifier or a mapping file for its label space"
+                )
+            return mapping[out.logits.argmax(dim=1).numpy()]
+
+        return ScoringClassifier("classifier", predict, f"{context.config.models.classifier} (ImageNet-1k, mapped to IN-9 by {self.config.in9_mapping})")
+
+    # ------------------------------------------------------------------------------------------
+    # The contract
+    # ------------------------------------------------------------------------------------------
+
+    def run(self, context, work_dir: Path) -> Iterator[dict]:
+        cfg = self.config
+        if cfg.dataset == "synthetic":
+            datasets, planted = self._synthetic(context)
+            classifiers = [self._probe_classifier(context, SHORTCUT, datasets[SHORTCUT][1]),
+                           self._probe_classifier(context, BALANCED, datasets[BALANCED][1])]
+            val = datasets[SHORTCUT][0]
+        else:
+            from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
+
+            val = read_backgrounds_challenge(Path(cfg.dataset), split="val")
+            planted = None
+            classifiers = [self._imagenet_classifier(context, val)]
+        yield from self.evaluate(context, val, classifiers, planted, work_dir)
+
+    def evaluate(self, context, val, classifiers: list[ScoringClassifier], planted: dict[str, str] | None, work_dir: Path) -> Iterator[dict]:
+        """Records for the val split of a Background-Challenge tree, scored for each classifier (the
+        first is the one the headline metrics describe). `planted` maps class -> planted background
+        word when the truth is known (synthetic worlds), enabling recall@k."""
+        cfg = self.config
+        self._planted = planted
+        self._classes = list(val.classes)
+        self._classifier_descriptions = {c.name: c.description for c in classifiers}
+        scenes = val.scenes() or {}
+        for needed in ("original", "only_bg_t"):
+            if needed not in val.variations:
+                raise TExplainError(f"{val.root} has no '{needed}' variation; the Only-BG suite needs original and only_bg_t")
+
+        # Predictions of every classifier on every variation present (features are cached per image).
+        predictions: dict[str, dict[str, dict[tuple[str, str], int]]] = defaultdict(dict)
+        variation_items = {}
+        for variation in val.variations:
+            items = val.items(variation)
+            variation_items[variation] = items
+            outputs = self._features(context, items)
+            for classifier in classifiers:
+                labels = classifier.predict(outputs)
+                predictions[classifier.name][variation] = {(it.class_name, it.stem): int(y) for it, y in zip(items, labels)}
+
+        # Explanations: the first val_per_class only_bg_t and original_per_class original images per class.
+        explained = []
+        for variation, per_class in (("only_bg_t", cfg.val_per_class), ("original", cfg.original_per_class)):
+            counts: dict[str, int] = defaultdict(int)
+            for index, item in enumerate(variation_items[variation]):
+                if counts[item.class_name] < per_class:
+                    counts[item.class_name] += 1
+                    explained.append((variation, index, item))
+        sentences = {}
+        for variation in ("only_bg_t", "original"):
+            chosen = [(index, item) for v, index, item in explained if v == variation]
+            if not chosen:
+                continue
+            tokens = self._features(context, [item for _, item in chosen]).tokens  # (n, T, D)
+            ids = [f"{variation}/{item.class_name}/{item.stem}" for _, item in chosen]
+            sentences.update(context.explain(ids, tokens, work_dir / "samples.jsonl", description=f"only_bg: explain {variation}"))
+
+        for item in variation_items["original"]:
+            key = (item.class_name, item.stem)
+            record = {
+                "image_id": f"{item.class_name}/{item.stem}",
+                "class": item.class_name,
+                "label": item.label,
+                "truth": scenes.get(item.stem),
+                "predictions": {c.name: {v: predictions[c.name][v].get(key) for v in val.variations} for c in classifiers},
+                "kept": {c.name: predictions[c.name]["only_bg_t"].get(key) == predictions[c.name]["original"][key] for c in classifiers},
+                "per_image_metrics": {},
+            }
+            for variation in ("only_bg_t", "original"):
+                sample_id = f"{variation}/{item.class_name}/{item.stem}"
+                if sample_id in sentences:
+                    stats = word_stats(sentences[sample_id])
+                    record[f"words_{variation}"] = stats.to_json()
+                    record[f"top_words_{variation}"] = stats.top_k(10)
+            main = classifiers[0].name
+            for variation in val.variations:
+                record["per_image_metrics"][f"acc.{variation}"] = float(record["predictions"][main][variation] == item.label)
+            record["per_image_metrics"]["keep_rate"] = float(record["kept"][main])
+            yield record
+
+    def _kept_and_all(self, records: list[dict], classifier: str):
+        kept: dict[str, list[WordStats]] = {c: [] for c in self._classes}
+        every: dict[str, list[WordStats]] = defaultdict(list)
+        for record in records:
+            if "words_only_bg_t" not in record:
+                continue
+            stats = WordStats.from_json(record["words_only_bg_t"])
+            every[record["class"]].append(stats)
+            if record["kept"][classifier]:
+                kept[record["class"]].append(stats)
+        return kept, every
+
+    def aggregate(self, records: list[dict]) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        classifiers = list(records[0]["predictions"]) if records else []
+        for classifier in classifiers:
+            prefix = "" if classifier == classifiers[0] else f"{classifier}."
+            variations = records[0]["predictions"][classifier]
+            for variation in variations:
+                correct = [r["predictions"][classifier][variation] == r["label"] for r in records]
+                metrics[f"{prefix}acc.{variation}"] = float(np.mean(correct))
+            metrics[f"{prefix}keep_rate"] = float(np.mean([r["kept"][classifier] for r in records]))
+            if "mixed_same" in variations and "mixed_rand" in variations:
+                metrics[f"{prefix}bg_gap"] = metrics[f"{prefix}acc.mixed_same"] - metrics[f"{prefix}acc.mixed_rand"]
+            if self._planted is not None:
+                kept, every = self._kept_and_all(records, classifier)
+                words = shortcut_words(kept, every, top=self.config.top_k)
+                hits = [self._planted[c] in [w for w, _ in words.get(c, [])] for c in self._classes]
+                metrics[f"recall_at_k.{classifier}"] = float(np.mean(hits))
+        if self._planted is not None and f"recall_at_k.{SHORTCUT}" in metrics:
+            metrics["recall_at_k.difference"] = metrics[f"recall_at_k.{SHORTCUT}"] - metrics[f"recall_at_k.{BALANCED}"]
+        metrics["num_images"] = len(records)
+        metrics["num_explained_only_bg_t"] = sum("words_only_bg_t" in r for r in records)
+        return metrics
+
+    def summarize(self, records: list[dict], context, out_dir: Path) -> tuple[dict, list[str]]:
+        details: dict = {"classifiers": self._classifier_descriptions, "top_k": self.config.top_k}
+        if self._planted is not None:
+            details["planted_background"] = self._planted
+        classifiers = list(records[0]["predictions"]) if records else []
+        details["shortcut_words"] = {}
+        for classifier in classifiers:
+            kept, every = self._kept_and_all(records, classifier)
+            details["shortcut_words"][classifier] = shortcut_words(kept, every, top=10)
+            details.setdefault("kept_explained", {})[classifier] = {c: len(v) for c, v in kept.items()}
+        figures = []
+        for variation in ("original", "only_bg_t"):
+            by_class: dict[str, list[WordStats]] = defaultdict(list)
+            for record in records:
+                if f"words_{variation}" in record:
+                    by_class[record["class"]].append(WordStats.from_json(record[f"words_{variation}"]))
+            for name, stats in sorted(by_class.items()):
+                frequencies = dict(merge_stats(stats).top_k(50))
+                filename = f"cloud_{variation}_{name}.png"
+                render_wordcloud(frequencies, {name}, out_dir / filename, seed=context.config.seed)
+                figures.append(filename)
+        return details, figures
+
+    def stand_in(self, context) -> str | None:
+        if self.config.dataset == "synthetic":
+            return (
+                "synthetic Background-Challenge-format world rendered by harness/worlds; the scored classifiers are "
+                "linear probes trained here on frozen packaged-classifier features, not ImageNet models on IN-9"
+            )
+        return None
+
+
+VARIATIONS = ("original", "only_bg_b", "only_bg_t", "no_fg", "only_fg", "mixed_same", "mixed_rand", "mixed_next")
