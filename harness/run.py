@@ -41,6 +41,7 @@ from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.device import autocast, resolve_device, resolve_precision
 from texplain.feature_cache import FeatureCache
 from texplain.hashing import hash_json
+from texplain.parallel import Workers, single_process
 from texplain.sampling import SamplingConfig, image_seed, sample_sentences
 from texplain.training import train_translator
 from texplain.translators import TranslatorShape, build_translator
@@ -94,14 +95,23 @@ def explain_images(
     samples_path: Path,
     progress: bool,
     description: str = "explain",
+    workers: Workers | None = None,
 ) -> dict[str, list[str]]:
-    """Sentences per image; images already in samples_path (appended by an earlier, killed attempt of the
-    same stage, so under the same key) are kept and not sampled again."""
-    done = {row["image_id"]: row["sentences"] for row in read_jsonl_prefix(samples_path)}
+    """Sentences per image; images already sampled by an earlier, killed attempt of the same stage (so
+    under the same key) are kept and not sampled again.
+
+    With several processes each samples its round-robin share into samples.rank<r>.jsonl beside
+    samples_path and the shares are gathered; sentences depend only on the image's seed, so the result
+    equals one process's, and part files of any earlier process count are valid to resume from."""
+    workers = workers or single_process()
+    done = _sampled(samples_path)
     device = decoder.device
     precision = resolve_precision(precision_name, device)
     translator.eval()
-    todo = [i for i, image_id in enumerate(image_ids) if image_id not in done]
+    own = set(workers.shard(range(len(image_ids))))
+    todo = [i for i, image_id in enumerate(image_ids) if image_id not in done and i in own]
+    if workers.size > 1:
+        samples_path = samples_path.with_name(f"{samples_path.stem}.rank{workers.rank}.jsonl")
     for index in tqdm(todo, desc=f"{description} ({sampling.num_sentences} sentences/image)", unit="img", disable=not progress or not todo):
         image_id = image_ids[index]
         with torch.no_grad():
@@ -111,7 +121,18 @@ def explain_images(
             sentences = sample_sentences(decoder, conditioning.float(), seed, sampling)
         append_jsonl(samples_path, {"image_id": image_id, "seed": seed, "sentences": sentences})
         done[image_id] = sentences
+    if workers.size > 1:
+        for share in workers.gather({i: done[i] for i in (image_ids[j] for j in own) if i in done}):
+            done.update(share)
     return {image_id: done[image_id] for image_id in image_ids}
+
+
+def _sampled(samples_path: Path) -> dict[str, list[str]]:
+    """Sentences already in samples_path and in any per-process part file beside it."""
+    done = {}
+    for path in [samples_path, *sorted(samples_path.parent.glob(f"{samples_path.stem}.rank*.jsonl"))]:
+        done.update({row["image_id"]: row["sentences"] for row in read_jsonl_prefix(path)})
+    return done
 
 
 def score_explanations(scenes, sentences: dict[str, list[str]], classifier_names: list[str], logits: torch.Tensor, config: RunConfig):
@@ -195,15 +216,28 @@ class RunContext:
     load_decoder: Callable[[], FrozenDecoder]
     progress: bool = True
     cache_root: Path = field(default_factory=cache_root)
+    workers: Workers = field(default_factory=single_process)
 
     def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain") -> dict[str, list[str]]:
-        done = {row["image_id"]: row["sentences"] for row in read_jsonl_prefix(samples_path)}
+        done = _sampled(samples_path)
         if all(image_id in done for image_id in image_ids):
-            return {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
-        return explain_images(
-            self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
-            self.config.explain.precision, samples_path, self.progress, description,
-        )
+            sentences = {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
+        else:
+            sentences = explain_images(
+                self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
+                self.config.explain.precision, samples_path, self.progress, description, self.workers,
+            )
+        if self.workers.size > 1 and self.workers.is_main:
+            # One merged file in image order, as a single process writes it.
+            write_jsonl(samples_path, [{"image_id": i, "seed": image_seed(self.config.seed, i), "sentences": sentences[i]} for i in image_ids])
+        return sentences
+
+    def extract(self, paths: list[Path]):
+        """Features of `paths`; with several processes each computes its share into the shared cache first."""
+        if self.workers.size > 1:
+            self.feature_cache.extract(self.workers.shard(paths), progress=self.progress)
+            self.workers.barrier()
+        return self.feature_cache.extract(paths, progress=self.progress)
 
 
 def _lazy(factory: Callable):
@@ -227,11 +261,17 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     run_dir = RunDir(out_root, resolved)
     store = StageStore(Path(out_root) / ".stages")
     device = resolve_device(config.models.device)
-    write_json(run_dir / "config.json", resolved)
+    # Launched by accelerate/torchrun: one process per device, each with its share of the images.
+    workers = Workers(cpu=device.type == "cpu")
+    if workers.size > 1 and device.type == "cuda":
+        device = workers._state.device
+    main = workers.is_main  # only the main process writes the run directory and finished stages
+    if main:
+        write_json(run_dir / "config.json", resolved)
     stages = StageLog()
     torch.manual_seed(config.seed)
 
-    with timed_stage(stages, None, "world"):
+    with timed_stage(stages, None, "world"), workers.main_first():
         world_spec, world_dir, scenes = build_world(config, progress)
     explain_count, val_count = config.explain.num_images, config.explain.num_val
     if len(scenes) < explain_count + val_count + 2:
@@ -240,7 +280,11 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     with timed_stage(stages, None, "features"):
         classifier = FrozenClassifier.from_spec(config.models.classifier, device)
         cache = FeatureCache(cache_root() / "features", classifier)
-        features = cache.extract([world_dir / "images" / f"{s.image_id}.png" for s in scenes], progress=progress)
+        image_paths = [world_dir / "images" / f"{s.image_id}.png" for s in scenes]
+        if workers.size > 1:
+            cache.extract(workers.shard(image_paths), progress=progress)
+            workers.barrier()
+        features = cache.extract(image_paths, progress=progress)
     tokens = features.tokens  # (N, T, D)
     load_decoder_once = _lazy(lambda: load_decoder(config.models.decoder_kind, config.models.decoder, device))
 
@@ -272,15 +316,18 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             train = slice(explain_count + val_count, None)
             history = train_translator(
                 translator, decoder, tokens[train], captions[train], tokens[val], captions[val],
-                config.train, translator_stage / "checkpoints", progress=progress,
+                config.train, translator_stage / "checkpoints", progress=progress, workers=workers,
             )
             classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
-            save_translator(translator_stage / "translator.pt", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
-            translator_stage.mark_done({"history": history})
+            if main:
+                save_translator(translator_stage / "translator.pt", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
+                translator_stage.mark_done({"history": history})
+            workers.barrier()
     translator.to(device)
-    publish(translator_stage / "translator.pt", run_dir / "translator.pt")
+    if main:
+        publish(translator_stage / "translator.pt", run_dir / "translator.pt")
 
-    context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress)
+    context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress, workers=workers)
     explained = scenes[:explain_count]
     explain_stage = store.stage(
         "explain",
@@ -289,7 +336,16 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     )
     with timed_stage(stages, explain_stage):
         sentences = context.explain([s.image_id for s in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
-        explain_stage.mark_done()
+        if main:
+            explain_stage.mark_done()
+    if not main:
+        # The remaining stages sample nothing outside the suites; the others help only there.
+        for suite in enabled_suites(config):
+            suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config))
+            if not suite_stage.done:
+                list(suite.run(context, suite_stage.path))
+        workers.barrier()
+        return run_dir.path
     publish(explain_stage / "samples.jsonl", run_dir / "samples.jsonl")
 
     words_stage = store.stage(
@@ -311,11 +367,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
 
     suite_summaries = {}
     for suite in enabled_suites(config):
-        suite_stage = store.stage(
-            f"suite-{suite.name}",
-            suite.version,
-            {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": resolved["sampling"], "precision": config.explain.precision, "seed": config.seed},
-        )
+        suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config))
         with timed_stage(stages, suite_stage, f"suite:{suite.name}"):
             if not suite_stage.done:
                 suite.execute(context, suite_stage.path)
@@ -347,4 +399,9 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         write_report(run_dir.path)
     write_json(run_dir / "stages.json", stages.entries)
     run_dir.mark_done()
+    workers.barrier()
     return run_dir.path
+
+
+def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: RunConfig) -> dict:
+    return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": resolved["sampling"], "precision": config.explain.precision, "seed": config.seed}

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from texplain.checkpoint import atomic_torch_save
 from texplain.decoders.base import FrozenDecoder
 from texplain.device import autocast, resolve_precision
+from texplain.parallel import Workers, single_process
 from texplain.hashing import hash_json
 from texplain.translators import Translator
 
@@ -71,8 +72,13 @@ def train_translator(
     config: TrainConfig,
     checkpoint_dir: Path,
     progress: bool = True,
+    workers: Workers | None = None,
 ) -> list[dict]:
-    """Train in place; returns the per-epoch history. Resumes from checkpoint_dir/last.pt when it matches."""
+    """Train in place; returns the per-epoch history. Resumes from checkpoint_dir/last.pt when it matches.
+
+    With `workers` of several processes (texplain/parallel.py) each process takes its slice of every
+    global batch and gradients are averaged; only the main process writes checkpoints."""
+    workers = workers or single_process()
     if train_features.shape[0] != len(train_captions) or val_features.shape[0] != len(val_captions):
         raise ValueError("features and captions differ in length")
     if len(train_captions) < 2:
@@ -124,15 +130,20 @@ def train_translator(
         bar = tqdm(batches, desc=f"train epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress)
         running = 0.0
         for index, batch in enumerate(bar):
+            # Data parallel: this process's slice of the global batch (all of it for one process).
+            # A slice of one row cannot train BatchNorm, so small batches stay whole on every process.
+            if len(batch) >= 2 * workers.size:
+                batch = batch[workers.rank :: workers.size]
             features = train_features[batch].to(device)  # (B, T, D)
             with autocast(device, precision):
                 loss = decoder.caption_loss(translator(features), [train_captions[i] for i in batch.tolist()])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            workers.average_gradients(translator.parameters())
             torch.nn.utils.clip_grad_norm_(translator.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
-            running += float(loss.detach())
+            running += workers.mean(float(loss.detach()))
             bar.set_postfix(loss=f"{running / (index + 1):.3f}")
         val = validation_loss(translator, decoder, val_features, val_captions, config.batch_size, precision) if val_captions else float("nan")
         history.append(
@@ -145,6 +156,8 @@ def train_translator(
             }
         )
         log.info("epoch %d: train %.4f, val %.4f", epoch + 1, history[-1]["train_loss"], val)
+        if not workers.is_main:
+            continue
         atomic_torch_save(
             {
                 "fingerprint": fingerprint,
