@@ -27,12 +27,12 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from harness.config import RunConfig, to_dict
+from harness.config import ConfigError, RunConfig, to_dict
 from harness.preflight import preflight
 from harness.provenance import provenance
 from harness.run_dir import RunDir, append_jsonl, read_jsonl_prefix, write_json, write_jsonl
 from harness.stages import StageDir, StageLog, StageStore, publish, timed_stage
-from harness.synthetic_world import WorldSpec, load_scenes, make_world
+from harness.training_data import CaptionedImage, load_training_data
 from texplain.checkpoint import load_translator, save_translator
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
@@ -40,7 +40,6 @@ from texplain.decoders.base import FrozenDecoder
 from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.device import autocast, resolve_device, resolve_precision
 from texplain.feature_cache import FeatureCache
-from texplain.hashing import hash_json
 from texplain.parallel import Workers, single_process
 from texplain.sampling import SamplingConfig, image_seed, sample_sentences
 from texplain.training import train_translator
@@ -69,19 +68,6 @@ METRIC_DEFINITIONS = {
 def cache_root() -> Path:
     """$TEXPLAIN_CACHE or ~/.cache/texplain: worlds, features and the de-quantized LM share one root."""
     return default_cache_dir()
-
-
-def build_world(config: RunConfig, progress: bool):
-    spec = WorldSpec(
-        num_images=config.world.num_images,
-        image_size=config.world.image_size,
-        seed=config.world.seed,
-        class_background_correlation=config.world.class_background_correlation,
-    )
-    world_dir = cache_root() / "worlds" / hash_json(spec.to_json())[:16]
-    if (world_dir / "world.json").exists() and json.loads((world_dir / "world.json").read_text()) == spec.to_json():
-        return spec, world_dir, load_scenes(world_dir)
-    return spec, world_dir, make_world(spec, world_dir, progress=progress)
 
 
 def explain_images(
@@ -135,67 +121,67 @@ def _sampled(samples_path: Path) -> dict[str, list[str]]:
     return done
 
 
-def score_explanations(scenes, sentences: dict[str, list[str]], classifier_names: list[str], logits: torch.Tensor, config: RunConfig):
+def score_explanations(images: list[CaptionedImage], folder: Path, sentences: dict[str, list[str]], classifier_names: list[str], logits: torch.Tensor, config: RunConfig):
+    """records.jsonl rows and the run's metrics; the truth-based rates only where the truth is known."""
     k = config.explain.top_k
     records, per_image = [], {}
-    for scene, image_logits in zip(scenes, logits):
-        stats = word_stats(sentences[scene.image_id])
-        per_image[scene.image_id] = stats
+    for image, image_logits in zip(images, logits):
+        stats = word_stats(sentences[image.image_id])
+        per_image[image.image_id] = stats
         top = [w for w, _ in stats.top_k(k, min_doc_freq=config.explain.min_doc_freq)]
         predicted = int(image_logits.argmax())
-        records.append(
-            {
-                "image_id": scene.image_id,
-                "image": f"images/{scene.image_id}.png",
-                "truth": {"object": scene.object_class, "background": scene.background, "color": scene.color, "caption": scene.caption},
-                "classifier_top1": {"index": predicted, "name": classifier_names[predicted]},
-                "top_words": stats.top_k(20, min_doc_freq=config.explain.min_doc_freq),
-                "object_in_top_k": scene.object_class in top,
-                "background_in_top_k": scene.background in top,
-                "num_sentences": stats.num_sentences,
-                # Per-image values whose mean over images is the run-level metric of the same name
-                # (texplain compare bootstraps over these).
-                "per_image_metrics": {
-                    "explain.object_top5_rate": float(scene.object_class in top),
-                    "explain.background_top5_rate": float(scene.background in top),
-                    "explain.object_doc_freq_mean": stats.doc_freq(scene.object_class),
-                    "explain.background_doc_freq_mean": stats.doc_freq(scene.background),
-                },
-                "word_stats": stats.to_json(),
+        record = {
+            "image_id": image.image_id,
+            "image": str(image.path.relative_to(folder)) if image.path.is_relative_to(folder) else str(image.path),
+            "truth": image.truth,
+            "classifier_top1": {"index": predicted, "name": classifier_names[predicted]},
+            "top_words": stats.top_k(20, min_doc_freq=config.explain.min_doc_freq),
+            "num_sentences": stats.num_sentences,
+            "per_image_metrics": {},
+            "word_stats": stats.to_json(),
+        }
+        if image.truth:
+            record["object_in_top_k"] = image.truth["object"] in top
+            record["background_in_top_k"] = image.truth["background"] in top
+            # Per-image values whose mean over images is the run-level metric of the same name
+            # (texplain compare bootstraps over these).
+            record["per_image_metrics"] = {
+                "explain.object_top5_rate": float(image.truth["object"] in top),
+                "explain.background_top5_rate": float(image.truth["background"] in top),
+                "explain.object_doc_freq_mean": stats.doc_freq(image.truth["object"]),
+                "explain.background_doc_freq_mean": stats.doc_freq(image.truth["background"]),
             }
-        )
-    # Image-blind baseline: one word list for every image (the most frequent words overall).
-    pooled = merge_stats(per_image.values())
-    blind_top = [w for w, _ in pooled.top_k(k)]
+        records.append(record)
     n = max(1, len(records))
-    metrics = {
-        "explain.object_top5_rate": sum(r["object_in_top_k"] for r in records) / n,
-        "explain.background_top5_rate": sum(r["background_in_top_k"] for r in records) / n,
-        "explain.object_doc_freq_mean": sum(per_image[s.image_id].doc_freq(s.object_class) for s in scenes) / n,
-        "explain.background_doc_freq_mean": sum(per_image[s.image_id].doc_freq(s.background) for s in scenes) / n,
-        "explain.chance_object_top5_rate": sum(s.object_class in blind_top for s in scenes) / n,
-        "explain.chance_background_top5_rate": sum(s.background in blind_top for s in scenes) / n,
-        "explain.num_images": len(records),
-        "explain.sentences_per_image": config.sampling.num_sentences,
-        "explain.top_k": k,
-    }
+    metrics = {"explain.num_images": len(records), "explain.sentences_per_image": config.sampling.num_sentences, "explain.top_k": k}
+    if records and all(image.truth for image in images):
+        for name in ("explain.object_top5_rate", "explain.background_top5_rate", "explain.object_doc_freq_mean", "explain.background_doc_freq_mean"):
+            metrics[name] = sum(r["per_image_metrics"][name] for r in records) / n
+        # Image-blind baseline: one word list for every image (the most frequent words overall).
+        blind_top = [w for w, _ in merge_stats(per_image.values()).top_k(k)]
+        metrics["explain.chance_object_top5_rate"] = sum(i.truth["object"] in blind_top for i in images) / n
+        metrics["explain.chance_background_top5_rate"] = sum(i.truth["background"] in blind_top for i in images) / n
     return records, per_image, metrics
 
 
-def draw_clouds(out: Path, scenes, per_image: dict[str, WordStats], config: RunConfig) -> list[str]:
+def draw_clouds(out: Path, images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor, config: RunConfig) -> list[str]:
+    """Per-class clouds (class = the true object where known, else the classifier's top-1) and a few per image."""
     written = []
     by_class: dict[str, list[WordStats]] = defaultdict(list)
-    for scene in scenes:
-        by_class[scene.object_class].append(per_image[scene.image_id])
+    for image, image_logits in zip(images, logits):
+        name = image.truth["object"] if image.truth else classifier_names[int(image_logits.argmax())]
+        by_class[name].append(per_image[image.image_id])
     for name, stats in sorted(by_class.items()):
         merged = merge_stats(stats)
         frequencies = dict(merged.top_k(50, min_doc_freq=config.explain.min_doc_freq))
-        render_wordcloud(frequencies, {name}, out / "wordclouds" / f"class_{name}.png", seed=config.seed)
-        written.append(f"wordclouds/class_{name}.png")
-    for scene in scenes[: config.explain.single_image_clouds]:
-        frequencies = dict(per_image[scene.image_id].top_k(50, min_doc_freq=config.explain.min_doc_freq))
-        render_wordcloud(frequencies, {scene.object_class}, out / "wordclouds" / f"image_{scene.image_id}.png", seed=config.seed)
-        written.append(f"wordclouds/image_{scene.image_id}.png")
+        filename = "class_" + "".join(c if c.isalnum() else "_" for c in name) + ".png"
+        render_wordcloud(frequencies, set(name.lower().split()), out / "wordclouds" / filename, seed=config.seed)
+        written.append(f"wordclouds/{filename}")
+    for image in images[: config.explain.single_image_clouds]:
+        frequencies = dict(per_image[image.image_id].top_k(50, min_doc_freq=config.explain.min_doc_freq))
+        class_words = {image.truth["object"]} if image.truth else set()
+        render_wordcloud(frequencies, class_words, out / "wordclouds" / f"image_{image.image_id}.png", seed=config.seed)
+        written.append(f"wordclouds/image_{image.image_id}.png")
     return written
 
 
@@ -271,16 +257,17 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     stages = StageLog()
     torch.manual_seed(config.seed)
 
-    with timed_stage(stages, None, "world"), workers.main_first():
-        world_spec, world_dir, scenes = build_world(config, progress)
+    with timed_stage(stages, None, "data"), workers.main_first():
+        data = load_training_data(config, cache_root(), progress)
+    images = data.images
     explain_count, val_count = config.explain.num_images, config.explain.num_val
-    if len(scenes) < explain_count + val_count + 2:
-        raise ValueError(f"world has {len(scenes)} images; need more than explain.num_images + explain.num_val + 2 = {explain_count + val_count + 2}")
+    if len(images) < explain_count + val_count + 2:
+        raise ConfigError(f"the data has {len(images)} images; need more than explain.num_images + explain.num_val + 2 = {explain_count + val_count + 2}")
 
     with timed_stage(stages, None, "features"):
         classifier = FrozenClassifier.from_spec(config.models.classifier, device)
         cache = FeatureCache(cache_root() / "features", classifier)
-        image_paths = [world_dir / "images" / f"{s.image_id}.png" for s in scenes]
+        image_paths = [image.path for image in images]
         if workers.size > 1:
             cache.extract(workers.shard(image_paths), progress=progress)
             workers.barrier()
@@ -293,7 +280,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         "translator",
         TRANSLATOR_STAGE_VERSION,
         {
-            "world": world_spec.to_json(),
+            "data": data.identity,
             "classifier": classifier.identity(),
             "decoder": {"kind": config.models.decoder_kind, "spec": config.models.decoder},
             "translator": resolved["translator"],
@@ -311,11 +298,15 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             decoder = load_decoder_once()
             shape = TranslatorShape(input_tokens, input_dim, config.translator.output_tokens or input_tokens, decoder.conditioning_dim)
             translator = build_translator(config.translator.name, shape, **config.translator.options)
-            captions = [s.caption for s in scenes]
-            val = slice(explain_count, explain_count + val_count)
-            train = slice(explain_count + val_count, None)
+            # One (image, caption) pair per caption: COCO has five per image, the synthetic world one.
+            def pairs(part: list[int]):
+                index = [i for i in part for _ in images[i].captions]
+                return tokens[index], [c for i in part for c in images[i].captions]
+
+            train_tokens, train_captions = pairs(list(range(explain_count + val_count, len(images))))
+            val_tokens, val_captions = pairs(list(range(explain_count, explain_count + val_count)))
             history = train_translator(
-                translator, decoder, tokens[train], captions[train], tokens[val], captions[val],
+                translator, decoder, train_tokens, train_captions, val_tokens, val_captions,
                 config.train, translator_stage / "checkpoints", progress=progress, workers=workers,
             )
             classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
@@ -328,14 +319,14 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         publish(translator_stage / "translator.pt", run_dir / "translator.pt")
 
     context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress, workers=workers)
-    explained = scenes[:explain_count]
+    explained = images[:explain_count]
     explain_stage = store.stage(
         "explain",
         EXPLAIN_STAGE_VERSION,
         {"translator": translator_stage.key, "sampling": resolved["sampling"], "num_images": explain_count, "precision": config.explain.precision, "seed": config.seed},
     )
     with timed_stage(stages, explain_stage):
-        sentences = context.explain([s.image_id for s in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
+        sentences = context.explain([image.image_id for image in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
         if main:
             explain_stage.mark_done()
     if not main:
@@ -358,9 +349,9 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             metrics, clouds = words_stage.outputs()["metrics"], words_stage.outputs()["wordclouds"]
         else:
             names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
-            records, per_image, metrics = score_explanations(explained, sentences, names, features.logits[:explain_count], config)
+            records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, features.logits[:explain_count], config)
             write_jsonl(words_stage / "records.jsonl", records)
-            clouds = draw_clouds(words_stage.path, explained, per_image, config)
+            clouds = draw_clouds(words_stage.path, explained, per_image, names, features.logits[:explain_count], config)
             words_stage.mark_done({"metrics": metrics, "wordclouds": clouds})
     publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
     publish(words_stage / "wordclouds", run_dir / "wordclouds")
@@ -387,11 +378,11 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "total_seconds": round(time.perf_counter() - started, 2),
             "seed": config.seed,
             "config_hash": run_dir.config_hash,
-            "world_dir": str(world_dir),
+            "world_dir": str(data.folder),
             "feature_cache": {"hits": cache.hits, "misses": cache.misses},
             "wordclouds": clouds,
             "provenance": provenance(device),
-            "data": "synthetic world (harness/synthetic_world.py), not real images",
+            "data": data.description,
             "models": {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"},
         },
     )

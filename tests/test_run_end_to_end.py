@@ -47,7 +47,7 @@ def test_run_directory_stage_reuse_and_reruns(tmp_path):
     assert {"explain.object_top5_rate", "explain.background_top5_rate"} <= set(metrics["metrics"])
     assert metrics["provenance"]["libraries"]["torch"] and metrics["provenance"]["git_commit"]
     assert metrics["seed"] == 0 and "definitions" in metrics
-    assert set(metrics["stage_seconds"]) >= {"world", "features", "translator", "explain", "words", "suite:only_bg"}
+    assert set(metrics["stage_seconds"]) >= {"data", "features", "translator", "explain", "words", "suite:only_bg"}
     suite = json.loads((path / "suites/only_bg/metrics.json").read_text())
     assert {"acc.original", "acc.only_bg_t", "keep_rate", "bg_gap", "recall_at_k.shortcut", "recall_at_k.balanced"} <= set(suite["metrics"])
     assert suite["stand_in"] and suite["figures"]

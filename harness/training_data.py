@@ -1,0 +1,92 @@
+"""The captioned images of a run: what its translator trains on and which held-out images it explains.
+
+Three sources (``data.source`` in the config): the synthetic world (the default: truth known, so
+explanations are scored against it), COCO captions (``data.root``/annotations/captions_<split>.json,
+the paper's setting), or a user's ``captions.jsonl``. Readers live in harness/datasets; this file only
+groups captions by image and says what identifies the data for the stage keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import RunConfig
+from harness.synthetic_world import WorldSpec, load_scenes, make_world
+from texplain.hashing import hash_file, hash_json
+
+
+@dataclass(frozen=True)
+class CaptionedImage:
+    image_id: str
+    path: Path
+    captions: tuple[str, ...]
+    # Ground truth for scoring, when known: {"object", "background", "color", "caption"}; None for real data.
+    truth: dict | None = None
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    images: list[CaptionedImage]
+    identity: dict  # everything that determines the images and captions (enters the translator's key)
+    description: str  # one sentence for metrics.json and the report
+    folder: Path  # where relative image paths in records are resolved (the report shows the images)
+    synthetic: bool
+
+
+def synthetic_world(config: RunConfig, cache_root: Path, progress: bool) -> TrainingData:
+    spec = WorldSpec(
+        num_images=config.world.num_images,
+        image_size=config.world.image_size,
+        seed=config.world.seed,
+        class_background_correlation=config.world.class_background_correlation,
+    )
+    world_dir = cache_root / "worlds" / hash_json(spec.to_json())[:16]
+    if (world_dir / "world.json").exists() and json.loads((world_dir / "world.json").read_text()) == spec.to_json():
+        scenes = load_scenes(world_dir)
+    else:
+        scenes = make_world(spec, world_dir, progress=progress)
+    images = [
+        CaptionedImage(
+            s.image_id, world_dir / "images" / f"{s.image_id}.png", (s.caption,),
+            {"object": s.object_class, "background": s.background, "color": s.color, "caption": s.caption},
+        )
+        for s in scenes
+    ]
+    return TrainingData(images, {"world": spec.to_json()}, "synthetic world (harness/synthetic_world.py), not real images", world_dir, True)
+
+
+def _group_by_image(records, scenes: dict | None) -> list[CaptionedImage]:
+    captions: dict[Path, list[str]] = {}
+    for image, caption in records:
+        captions.setdefault(Path(image), []).append(caption)
+    images = []
+    for path, texts in captions.items():
+        scene = (scenes or {}).get(path.name) or (scenes or {}).get(path.stem)
+        truth = None
+        if scene:
+            truth = {"object": scene.get("object_class"), "background": scene.get("background"), "color": scene.get("color"), "caption": texts[0]}
+        images.append(CaptionedImage(path.stem, path, tuple(texts), truth))
+    return images
+
+
+def captioned_dataset(config: RunConfig) -> TrainingData:
+    from harness.datasets.coco_captions import read_captions_jsonl, read_coco_captions, read_coco_scenes
+
+    root = Path(config.data.root)
+    if config.data.source == "coco":
+        annotation = root / "annotations" / f"captions_{config.data.split}.json"
+        records = read_coco_captions(root, config.data.split)
+        images = _group_by_image(records, read_coco_scenes(root, config.data.split))
+        identity = {"source": "coco", "annotations": str(annotation), "annotations_hash": hash_file(annotation)}
+        return TrainingData(images, identity, f"COCO-format captions {annotation}", root, False)
+    records = read_captions_jsonl(root)
+    identity = {"source": "captions_jsonl", "file": str(root), "hash": hash_file(root)}
+    return TrainingData(_group_by_image(records, None), identity, f"captioned images of {root}", root.parent, False)
+
+
+def load_training_data(config: RunConfig, cache_root: Path, progress: bool) -> TrainingData:
+    if config.data.source == "synthetic":
+        return synthetic_world(config, cache_root, progress)
+    return captioned_dataset(config)
