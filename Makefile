@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install clean-venv chromium
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/texplain run --config quickstart
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium renders report.html in tests/test_report.py (that test is skipped without it).
+# Best effort: installed from Debian packages (~115 MB) only when missing, as root, with apt-get.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "note: no Chromium (apt-get install -y chromium as root); the report screenshot test will be skipped"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,454 @@
+"""Regression-test one run against another (``texplain compare RUN_A RUN_B``; issue 4).
+
+A user trains a new translator (run B) and wants to know whether its explanations got worse than the
+old one's (run A) on the same images, in their own CI. For that this file computes
+
+- per-metric deltas B - A of every per-image metric both runs recorded (records.jsonl's
+  ``per_image_metrics`` and each suite's records), with a paired bootstrap 95% interval over the images
+  matched by image_id (harness/bootstrap.py); the delta of means equals the run-level metric's delta
+  because every run-level metric of this kind is the mean of its per-image values;
+- per-class word-cloud overlap: the Jaccard index of the top-10 words (by document frequency) of each
+  class's pooled explanations (class = the image's true object), A against B;
+- thresholds ``--fail-if 'metric<-0.02'``: crossed when the delta (not its interval) lies beyond the
+  value; the command then exits 1.
+
+Runs that explained different images cannot be compared image by image, so that is an error (or,
+with ``common_only``, the comparison is restricted to the images both explained, and says how many).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.bootstrap import paired_bootstrap
+from harness.run_reader import FinishedRun
+from texplain.errors import TExplainError, UnknownNameError
+from texplain.registry import did_you_mean
+from texplain.words import WordStats, merge_stats
+
+MAIN_SOURCE = "records.jsonl"
+_THRESHOLD = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_.:/\-]+?)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+_OPERATORS = {
+    "<": lambda delta, value: delta < value,
+    "<=": lambda delta, value: delta <= value,
+    ">": lambda delta, value: delta > value,
+    ">=": lambda delta, value: delta >= value,
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``metric<value``: fail when delta (B - A) of `metric` is below `value` (or above, for '>')."""
+
+    expression: str
+    metric: str
+    op: str
+    value: float
+
+    def crossed(self, delta: float) -> bool:
+        return _OPERATORS[self.op](delta, self.value)
+
+
+def parse_threshold(text: str) -> Threshold:
+    match = _THRESHOLD.match(text)
+    if not match:
+        raise TExplainError(
+            f"--fail-if {text!r} is not METRIC<VALUE or METRIC>VALUE (also <=, >=); "
+            "e.g. --fail-if 'explain.object_top5_rate<-0.02' fails when B is more than 0.02 below A. "
+            "Quote it so the shell does not read < and > as redirections."
+        )
+    return Threshold(text.strip(), match["metric"], match["op"], float(match["value"]))
+
+
+@dataclass
+class MetricDelta:
+    name: str  # "explain.object_top5_rate", or "<suite>.<metric>" for a suite's metric
+    source: str  # "records.jsonl" or "suites/<name>/records.jsonl"
+    n: int  # images both runs have a value for
+    mean_a: float
+    mean_b: float
+    delta: float  # mean_b - mean_a
+    ci_low: float
+    ci_high: float
+    higher_is_better: bool | None
+    verdict: str  # "regression", "improvement", "no change", "within noise"
+
+
+def verdict(delta: float, low: float, high: float, higher_is_better: bool | None) -> str:
+    """'regression' or 'improvement' when the interval excludes 0, else 'within noise' (or 'no change')."""
+    if delta == 0.0 and low == 0.0 and high == 0.0:
+        return "no change"
+    if low <= 0.0 <= high:
+        return "within noise"
+    if higher_is_better is None:
+        return "changed"  # direction unknown: neither better nor worse can be said
+    went_up = low > 0.0
+    return "improvement" if went_up == higher_is_better else "regression"
+
+
+@dataclass
+class ClassOverlap:
+    name: str  # the true object class
+    images: int
+    jaccard: float | None  # None when neither run has any word for the class
+    shared: list[str]
+    only_a: list[str]
+    only_b: list[str]
+
+
+@dataclass
+class ThresholdResult:
+    expression: str
+    metric: str
+    delta: float
+    crossed: bool
+
+
+@dataclass
+class Comparison:
+    run_a: str
+    run_b: str
+    images_a: int
+    images_b: int
+    matched_images: int
+    resamples: int
+    seed: int
+    confidence: float
+    metrics: list[MetricDelta]
+    not_compared: dict[str, list[str]]  # metric -> reasons it was not compared
+    top_words: int
+    word_overlap: list[ClassOverlap]
+    notes: list[str] = field(default_factory=list)
+    thresholds: list[ThresholdResult] = field(default_factory=list)
+
+    @property
+    def mean_jaccard(self) -> float | None:
+        values = [c.jaccard for c in self.word_overlap if c.jaccard is not None]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def failed(self) -> bool:
+        return any(t.crossed for t in self.thresholds)
+
+    def metric(self, name: str) -> MetricDelta:
+        for row in self.metrics:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mean_jaccard"] = self.mean_jaccard
+        out["failed"] = self.failed
+        return out
+
+
+def suite_metric_name(suite: str, metric: str) -> str:
+    """A suite's metric under the suite's name, unless the suite already named it that way."""
+    return metric if metric.startswith(f"{suite}.") else f"{suite}.{metric}"
+
+
+def _pair_records(a: list[dict], b: list[dict], where: str, common_only: bool, notes: list[str]) -> list[tuple[dict, dict]]:
+    by_id_b = {r["image_id"]: r for r in b}
+    ids_a = [r["image_id"] for r in a]
+    common = [i for i in ids_a if i in by_id_b]
+    only_a = [i for i in ids_a if i not in by_id_b]
+    only_b = [i for i in by_id_b if i not in set(ids_a)]
+    if not common:
+        raise TExplainError(
+            f"{where}: the runs have no image in common (A explained {len(a)} images, e.g. {ids_a[:3]}; "
+            f"B explained {len(b)}, e.g. {list(by_id_b)[:3]}); compare runs made on the same world/data"
+        )
+    if only_a or only_b:
+        message = (
+            f"{where}: the runs explained different images: {len(common)} in common, "
+            f"{len(only_a)} only in A (e.g. {only_a[:3]}), {len(only_b)} only in B (e.g. {only_b[:3]})"
+        )
+        if not common_only:
+            raise TExplainError(message + "; rerun one of them on the other's images, or pass --common-only to compare on the shared ones")
+        notes.append(message + "; compared on the shared ones (--common-only)")
+    by_id_a = {r["image_id"]: r for r in a}
+    pairs = []
+    for image_id in common:
+        record_a, record_b = by_id_a[image_id], by_id_b[image_id]
+        # Same id but different truth means the runs used different worlds whose ids happen to coincide.
+        truth_a, truth_b = record_a.get("truth"), record_b.get("truth")
+        if truth_a is not None and truth_b is not None and truth_a != truth_b:
+            raise TExplainError(
+                f"{where}: image {image_id!r} has different ground truth in A ({truth_a}) and B ({truth_b}); "
+                "the runs used different worlds or datasets, so their images cannot be paired"
+            )
+        pairs.append((record_a, record_b))
+    return pairs
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and np.isfinite(value):
+        return float(value)
+    return None
+
+
+def _metric_deltas(
+    pairs: list[tuple[dict, dict]],
+    source: str,
+    rename,
+    higher_is_better: dict[str, bool | None],
+    resamples: int,
+    seed: int,
+    confidence: float,
+    not_compared: dict[str, list[str]],
+) -> list[MetricDelta]:
+    names_a = set().union(*(p[0].get("per_image_metrics", {}).keys() for p in pairs))
+    names_b = set().union(*(p[1].get("per_image_metrics", {}).keys() for p in pairs))
+    for name in sorted(names_a ^ names_b):
+        side = "A" if name in names_a else "B"
+        not_compared.setdefault(rename(name), []).append(f"{source}: only run {side} records it")
+    rows = []
+    for name in sorted(names_a & names_b):
+        values_a, values_b = [], []
+        for record_a, record_b in pairs:
+            value_a = _numeric(record_a.get("per_image_metrics", {}).get(name))
+            value_b = _numeric(record_b.get("per_image_metrics", {}).get(name))
+            if value_a is not None and value_b is not None:
+                values_a.append(value_a)
+                values_b.append(value_b)
+        if not values_a:
+            not_compared.setdefault(rename(name), []).append(f"{source}: no image has a numeric value in both runs")
+            continue
+        interval = paired_bootstrap(np.array(values_a), np.array(values_b), resamples, seed, confidence)
+        hib = higher_is_better.get(name)
+        rows.append(
+            MetricDelta(
+                rename(name), source, interval.n, float(np.mean(values_a)), float(np.mean(values_b)),
+                interval.delta, interval.low, interval.high, hib, verdict(interval.delta, interval.low, interval.high, hib),
+            )
+        )
+    return rows
+
+
+def _higher_is_better(a: dict[str, bool], b: dict[str, bool]) -> dict[str, bool | None]:
+    """Direction per metric; when the runs disagree (a changed definition) the direction is unknown."""
+    out: dict[str, bool | None] = {}
+    for name in set(a) | set(b):
+        values = {v for v in (a.get(name), b.get(name)) if v is not None}
+        out[name] = values.pop() if len(values) == 1 else None
+    return out
+
+
+def class_of(record_a: dict) -> str | None:
+    """The class an image's words are pooled under: its true object, or where the truth is unknown
+    (real data) run A's classifier top-1, so that both runs pool the same images under the same name."""
+    truth = record_a.get("truth") or {}
+    return truth.get("object") or (record_a.get("classifier_top1") or {}).get("name")
+
+
+def _class_top_words(records: list[dict], classes: list[str | None], k: int, min_doc_freq: float) -> dict[str, list[str]]:
+    by_class: dict[str, list[WordStats]] = defaultdict(list)
+    for record, name in zip(records, classes):
+        stats = record.get("word_stats")
+        if stats is None or name is None:
+            continue
+        try:
+            by_class[name].append(WordStats.from_json(stats))
+        except ValueError as error:
+            raise TExplainError(f"record of image {record.get('image_id')!r}: {error}") from error
+    return {name: [w for w, _ in merge_stats(stats).top_k(k, min_doc_freq=min_doc_freq)] for name, stats in by_class.items()}
+
+
+def _word_overlap(pairs: list[tuple[dict, dict]], run_a: FinishedRun, run_b: FinishedRun, k: int, notes: list[str]) -> list[ClassOverlap]:
+    classes = [class_of(record_a) for record_a, _ in pairs]
+    top_a = _class_top_words([p[0] for p in pairs], classes, k, run_a.min_doc_freq)
+    top_b = _class_top_words([p[1] for p in pairs], classes, k, run_b.min_doc_freq)
+    if not top_a and not top_b:
+        notes.append("no word_stats in the records: word-cloud overlap skipped")
+        return []
+    if any(not (record_a.get("truth") or {}).get("object") for record_a, _ in pairs):
+        notes.append("some images have no known true class: their words are pooled under run A's classifier top-1")
+    images: dict[str | None, int] = defaultdict(int)
+    for name in classes:
+        images[name] += 1
+    rows = []
+    for name in sorted(set(top_a) | set(top_b)):
+        words_a, words_b = top_a.get(name, []), top_b.get(name, [])
+        union = set(words_a) | set(words_b)
+        shared = [w for w in words_a if w in words_b]  # in A's rank order
+        rows.append(
+            ClassOverlap(
+                name, images[name], len(shared) / len(union) if union else None, shared,
+                [w for w in words_a if w not in words_b], [w for w in words_b if w not in words_a],
+            )
+        )
+    return rows
+
+
+def compare_runs(
+    run_a: FinishedRun,
+    run_b: FinishedRun,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    top_words: int = 10,
+    common_only: bool = False,
+) -> Comparison:
+    """Per-metric deltas with paired bootstrap intervals, and per-class top-word overlap, of B against A."""
+    if resamples < 1:
+        raise TExplainError(f"--bootstrap must be >= 1, got {resamples}")
+    if top_words < 1:
+        raise TExplainError(f"--top-words must be >= 1, got {top_words}")
+    notes: list[str] = []
+    for run, label in ((run_a, "A"), (run_b, "B")):
+        if not run.done:
+            notes.append(f"run {label} ({run.path}) has no 'done' marker: it may be unfinished")
+        if run.legacy_records:
+            notes.append(f"run {label}'s records predate per_image_metrics; the explain.* values were recomputed from object_in_top_k, background_in_top_k and word_stats")
+    pairs = _pair_records(run_a.records, run_b.records, MAIN_SOURCE, common_only, notes)
+    not_compared: dict[str, list[str]] = {}
+    metrics = _metric_deltas(
+        pairs, MAIN_SOURCE, lambda name: name, _higher_is_better(run_a.higher_is_better, run_b.higher_is_better),
+        resamples, seed, confidence, not_compared,
+    )
+    for name in sorted(set(run_a.suites) | set(run_b.suites)):
+        if name not in run_a.suites or name not in run_b.suites:
+            side = "A" if name in run_a.suites else "B"
+            notes.append(f"suite {name!r} ran only in run {side}: not compared")
+            continue
+        suite_a, suite_b = run_a.suites[name], run_b.suites[name]
+        source = f"suites/{name}/records.jsonl"
+        if not suite_a.records or not suite_b.records:
+            notes.append(f"suite {name!r}: no per-image records in one of the runs: not compared")
+            continue
+        if suite_a.summary.get("version") != suite_b.summary.get("version"):
+            notes.append(f"suite {name!r} has version {suite_a.summary.get('version')} in A and {suite_b.summary.get('version')} in B: its numbers may differ for that reason alone")
+        suite_pairs = _pair_records(suite_a.records, suite_b.records, source, common_only, notes)
+        metrics += _metric_deltas(
+            suite_pairs, source, lambda metric, suite=name: suite_metric_name(suite, metric),
+            _higher_is_better(suite_a.higher_is_better, suite_b.higher_is_better), resamples, seed, confidence, not_compared,
+        )
+    if not metrics:
+        raise TExplainError(
+            f"no per-image metric is recorded in both runs ({run_a.path}/records.jsonl and {run_b.path}/records.jsonl "
+            "have no common 'per_image_metrics'); rerun them with a harness that writes per_image_metrics"
+        )
+    return Comparison(
+        str(run_a.path), str(run_b.path), len(run_a.records), len(run_b.records), len(pairs), resamples, seed, confidence,
+        metrics, not_compared, top_words, _word_overlap(pairs, run_a, run_b, top_words, notes), notes,
+    )
+
+
+def check_thresholds(comparison: Comparison, thresholds: list[Threshold]) -> list[ThresholdResult]:
+    """Evaluate thresholds against the comparison's deltas (stored on it, and returned)."""
+    known = [row.name for row in comparison.metrics]
+    results = []
+    for threshold in thresholds:
+        if threshold.metric not in known:
+            if threshold.metric in comparison.not_compared:
+                reasons = "; ".join(comparison.not_compared[threshold.metric])
+                raise TExplainError(f"--fail-if {threshold.expression!r}: metric {threshold.metric!r} was not compared ({reasons})")
+            raise UnknownNameError(
+                f"--fail-if {threshold.expression!r}: unknown metric {threshold.metric!r}.{did_you_mean(threshold.metric, known)} "
+                f"Compared metrics: {', '.join(known)}"
+            )
+        delta = comparison.metric(threshold.metric).delta
+        results.append(ThresholdResult(threshold.expression, threshold.metric, delta, threshold.crossed(delta)))
+    comparison.thresholds = results
+    return results
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _metric_rows(comparison: Comparison) -> list[list[str]]:
+    rows = []
+    for m in comparison.metrics:
+        direction = {True: "higher", False: "lower", None: "?"}[m.higher_is_better]
+        mark = "REGRESSION" if m.verdict == "regression" else m.verdict
+        rows.append([m.name, str(m.n), direction, f"{m.mean_a:.4f}", f"{m.mean_b:.4f}", f"{m.delta:+.4f}", f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}]", mark])
+    return rows
+
+
+_METRIC_HEADER = ["metric", "n", "better", "A", "B", "delta B-A", "95% CI", "verdict"]
+
+
+def format_text(comparison: Comparison) -> str:
+    """The comparison as plain-text tables for the terminal."""
+    c = comparison
+    percent = round(c.confidence * 100)
+    lines = [
+        f"A: {c.run_a} ({c.images_a} images)",
+        f"B: {c.run_b} ({c.images_b} images)",
+        f"matched {c.matched_images} images by image_id; paired bootstrap, {c.resamples} resamples, seed {c.seed}, {percent}% percentile intervals",
+        "",
+        _table([h if h != "95% CI" else f"{percent}% CI" for h in _METRIC_HEADER], _metric_rows(c)),
+    ]
+    if c.not_compared:
+        lines += ["", "not compared:"] + [f"  {name}: {'; '.join(reasons)}" for name, reasons in sorted(c.not_compared.items())]
+    if c.word_overlap:
+        rows = [[o.name, str(o.images), _fmt(o.jaccard, 2), " ".join(o.shared) or "-", " ".join(o.only_a) or "-", " ".join(o.only_b) or "-"] for o in c.word_overlap]
+        lines += ["", f"word-cloud overlap per class: Jaccard of the top-{c.top_words} words (mean {_fmt(c.mean_jaccard, 2)})"]
+        lines.append(_table(["class", "images", "jaccard", "shared", "only in A", "only in B"], rows))
+    if c.notes:
+        lines += ["", "notes:"] + [f"  - {note}" for note in c.notes]
+    if c.thresholds:
+        lines += ["", "thresholds:"]
+        lines += [f"  {'CROSSED' if t.crossed else 'ok     '}  {t.expression}  (delta {t.delta:+.4f})" for t in c.thresholds]
+    return "\n".join(lines)
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def escape(cell: str) -> str:
+        return str(cell).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def format_markdown(comparison: Comparison) -> str:
+    c = comparison
+    percent = round(c.confidence * 100)
+    parts = [
+        "# texplain compare",
+        "",
+        f"- A: `{c.run_a}` ({c.images_a} images)",
+        f"- B: `{c.run_b}` ({c.images_b} images)",
+        f"- matched {c.matched_images} images by image_id; paired bootstrap, {c.resamples} resamples, seed {c.seed}, {percent}% percentile intervals",
+        "",
+        "## Metrics (delta = B - A)",
+        "",
+        _md_table([h if h != "95% CI" else f"{percent}% CI" for h in _METRIC_HEADER], [[f"`{r[0]}`"] + r[1:] for r in _metric_rows(c)]),
+    ]
+    if c.word_overlap:
+        parts += ["", f"## Word-cloud overlap (Jaccard of top-{c.top_words} words per class; mean {_fmt(c.mean_jaccard, 2)})", ""]
+        parts.append(_md_table(["class", "images", "Jaccard", "shared", "only in A", "only in B"], [[o.name, str(o.images), _fmt(o.jaccard, 2), ", ".join(o.shared), ", ".join(o.only_a), ", ".join(o.only_b)] for o in c.word_overlap]))
+    if c.thresholds:
+        parts += ["", "## Thresholds", ""] + [f"- {'**crossed**' if t.crossed else 'ok'}: `{t.expression}` (delta {t.delta:+.4f})" for t in c.thresholds]
+    if c.notes or c.not_compared:
+        parts += ["", "## Notes", ""] + [f"- {n}" for n in c.notes] + [f"- `{name}` not compared: {'; '.join(r)}" for name, r in sorted(c.not_compared.items())]
+    return "\n".join(parts) + "\n"
+
+
+def write_outputs(comparison: Comparison, json_path: Path | None, markdown_path: Path | None) -> None:
+    from harness.run_dir import atomic_write_text
+
+    if json_path is not None:
+        atomic_write_text(Path(json_path), json.dumps(comparison.to_json(), indent=2) + "\n")
+    if markdown_path is not None:
+        atomic_write_text(Path(markdown_path), format_markdown(comparison))

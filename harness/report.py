@@ -1,0 +1,540 @@
+"""The run report: ``report.html`` and ``report.md`` inside a run directory (issue 4).
+
+Built only from files in the run directory (harness/run_reader.py), so ``texplain report RUN_DIR``
+rebuilds it at any time, also for runs made by older versions. Sections, each with an id the tests
+look for:
+
+    summary       the main metrics with definitions and the image-blind baseline
+    class-clouds  one word cloud per true object class (the paper's Fig. 1 style: class word in red)
+    examples      a few single images: the image, the classifier's top-1, the true labels, top words, cloud
+    suites        every suite's metrics beside the paper's figure where there is one, and its figures
+    training      loss by epoch (inline SVG) and the per-epoch table
+    timings       seconds per stage (and whether it ran or was reused)
+    provenance    seed, config hash, git commit, date, device, library versions, models, data, config
+
+Anything computed with stand-in models or synthetic data carries a visible amber label: a banner at the
+top with the full sentence, and a badge on every section it affects.
+
+report.html is one self-contained file: every image (word clouds, example images, suite figures) is
+embedded as a base64 data URI and the chart is inline SVG, so it opens from disk with no server and no
+network, and can be mailed on its own. report.md cannot embed images portably, so it links files in the
+run directory (wordclouds/, suites/) and in ``report_assets/``, where the example images (which live
+in the world cache outside the run directory) and the training chart are copied.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import shutil
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from harness.report_svg import Series, line_chart
+from harness.run_dir import atomic_write_text
+from harness.run_reader import FinishedRun, SuiteResult, read_run
+from texplain.words import WordStats, merge_stats
+
+ASSETS = "report_assets"
+DEFAULT_EXAMPLES = 6
+TOP_WORDS_SHOWN = 10
+
+CSS = """
+:root { --ink:#18181b; --muted:#52525b; --line:#e4e4e7; --soft:#f4f4f5; --accent:#2563eb;
+        --warn-bg:#fef3c7; --warn-line:#f59e0b; --warn-ink:#78350f; --red:#dc2626; --green:#15803d; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: var(--ink); background: #fff; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 40px 0 12px; padding-bottom: 6px; border-bottom: 2px solid var(--line);
+     display: flex; align-items: center; gap: 10px; flex-wrap: wrap; }
+h3 { font-size: 16px; margin: 24px 0 8px; display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
+.sub { color: var(--muted); margin: 0 0 16px; }
+nav { display: flex; flex-wrap: wrap; gap: 6px 14px; padding: 10px 14px; background: var(--soft);
+      border-radius: 8px; font-size: 14px; }
+nav a { color: var(--accent); text-decoration: none; }
+nav a:hover { text-decoration: underline; }
+.banner { margin: 16px 0; padding: 12px 16px; background: var(--warn-bg); border: 1px solid var(--warn-line);
+          border-left: 6px solid var(--warn-line); border-radius: 6px; color: var(--warn-ink); }
+.banner strong { display: block; margin-bottom: 2px; }
+.badge { display: inline-block; font-size: 11px; font-weight: 700; letter-spacing: .04em; text-transform: uppercase;
+         padding: 2px 8px; border-radius: 999px; background: var(--warn-bg); color: var(--warn-ink);
+         border: 1px solid var(--warn-line); white-space: nowrap; }
+.badge.ok { background: #dcfce7; color: #14532d; border-color: #86efac; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 12px; font-size: 14px; }
+table.compact { width: auto; min-width: 420px; }
+table.kv td:first-child { color: var(--muted); white-space: nowrap; width: 1%; }
+td.barcell { width: 320px; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--soft); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.def { color: var(--muted); font-size: 13px; }
+code { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; background: var(--soft); padding: 1px 4px; border-radius: 4px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 12px; background: #fff; }
+.card h4 { margin: 0 0 8px; font-size: 15px; }
+.card img { width: 100%; height: auto; display: block; border-radius: 4px; background: var(--soft); }
+.card .meta { font-size: 13px; color: var(--muted); margin-top: 6px; }
+.example { display: grid; grid-template-columns: 220px 1fr 300px; gap: 16px; align-items: start;
+           border: 1px solid var(--line); border-radius: 8px; padding: 12px; margin-bottom: 14px; }
+.example img { width: 100%; height: auto; display: block; border-radius: 4px; }
+.example dl { margin: 0; display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; font-size: 14px; }
+.example dt { color: var(--muted); }
+.example dd { margin: 0; }
+.chips { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 8px; }
+.chip { font-size: 12px; padding: 1px 7px; border-radius: 999px; background: var(--soft); border: 1px solid var(--line); }
+.chip.object { background: #fee2e2; border-color: #fca5a5; color: #991b1b; font-weight: 600; }
+.chip.background { background: #dbeafe; border-color: #93c5fd; color: #1e3a8a; font-weight: 600; }
+.yes { color: var(--green); font-weight: 600; } .no { color: var(--red); font-weight: 600; }
+.missing { display: flex; align-items: center; justify-content: center; min-height: 120px; padding: 8px;
+           background: var(--soft); color: var(--muted); font-size: 12px; border-radius: 4px; text-align: center; }
+.bar { height: 10px; background: var(--accent); border-radius: 3px; min-width: 1px; }
+.chart { overflow-x: auto; }
+details { margin: 8px 0; } summary { cursor: pointer; color: var(--accent); }
+pre { background: var(--soft); padding: 10px; border-radius: 6px; overflow-x: auto; font-size: 12px; }
+.empty { color: var(--muted); font-style: italic; }
+@media (max-width: 900px) { .example { grid-template-columns: 1fr; } }
+"""
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    html: str
+    markdown: str
+    stand_in: bool = False  # carries the stand-in badge
+
+
+@dataclass
+class ReportPaths:
+    html: Path
+    markdown: Path
+    assets: Path
+
+
+@dataclass
+class _Context:
+    """What the section builders share: the run, its stand-in sentence, and where assets go."""
+
+    run: FinishedRun
+    stand_in: str | None
+    assets: Path
+    examples: int
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- small formatting helpers
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1000 or (value != 0 and abs(value) < 0.001) else f"{value:.3f}"
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {fmt_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_value(v) for v in value)
+    return str(value)
+
+
+def fmt_paper(value: Any) -> str:
+    """A published figure as the paper prints it (7.3 stays 7.3, not 7.300); notes as they are."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {fmt_paper(v)}" for k, v in value.items())
+    return fmt_value(value)
+
+
+def direction(higher_is_better: bool | None) -> str:
+    return {True: "higher", False: "lower"}.get(higher_is_better, "")
+
+
+def data_uri(path: Path) -> str | None:
+    """The file as a base64 data URI (so report.html needs nothing beside it), or None if it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def img_html(path: Path | None, alt: str) -> str:
+    uri = data_uri(path) if path is not None else None
+    if uri is None:
+        return f'<div class="missing">image not found:<br>{escape(str(path))}</div>'
+    return f'<img src="{uri}" alt="{escape(alt)}" loading="lazy">'
+
+
+def table_html(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset(), css: str = "", cell_css: dict[int, str] | None = None) -> str:
+    """Rows are HTML already (escape before); columns in `numeric` are right-aligned; no header row
+    when `header` is None (key-value tables)."""
+    cell_css = dict(cell_css or {})
+    for i in numeric:
+        cell_css[i] = (cell_css.get(i, "") + " num").strip()
+
+    def cell(tag: str, i: int, content: str) -> str:
+        return f'<{tag} class="{cell_css[i]}">{content}</{tag}>' if i in cell_css else f"<{tag}>{content}</{tag}>"
+
+    head = "<thead><tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr></thead>" if header else ""
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f'<table class="{css}">{head}<tbody>{body}</tbody></table>' if css else f"<table>{head}<tbody>{body}</tbody></table>"
+
+
+def md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table_md(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def badge(text: str, title: str = "", ok: bool = False) -> str:
+    return f'<span class="badge{" ok" if ok else ""}" title="{escape(title)}">{escape(text)}</span>'
+
+
+def stand_in_badge(sentence: str | None) -> str:
+    return badge("stand-in / synthetic", sentence or "") if sentence else ""
+
+
+# ---------------------------------------------------------------- sections
+
+
+def summary_section(ctx: _Context) -> Section:
+    run = ctx.run
+    metrics, definitions, hib = run.metrics, run.definitions, run.higher_is_better
+    rows_html, rows_md = [], []
+    for name in sorted(metrics):
+        if ".chance_" in name:
+            continue  # shown beside the metric it is the baseline of
+        baseline_name = name.replace("explain.", "explain.chance_", 1)
+        baseline = metrics.get(baseline_name)
+        value = metrics[name]
+        rows_html.append([f"<code>{escape(name)}</code>", escape(fmt_value(value)), escape(fmt_value(baseline)) if baseline is not None else "", escape(direction(hib.get(name))), f'<span class="def">{escape(definitions.get(name, ""))}</span>'])
+        rows_md.append([f"`{name}`", fmt_value(value), fmt_value(baseline) if baseline is not None else "", direction(hib.get(name)), definitions.get(name, "")])
+    header = ["metric", "value", "image-blind baseline", "better", "definition"]
+    n = len(run.records)
+    intro = f"{n} explained images; each metric is the mean over images of the per-image value in records.jsonl."
+    html = f'<p class="sub">{escape(intro)}</p>' + table_html(header, rows_html, numeric={1, 2})
+    markdown = intro + "\n\n" + table_md(header, rows_md)
+    return Section("summary", "Metrics", html, markdown, stand_in=bool(ctx.stand_in))
+
+
+def _class_stats(records: list[dict]) -> dict[str, tuple[int, WordStats]]:
+    grouped: dict[str, list[WordStats]] = {}
+    for record in records:
+        # The run draws a class's cloud from the true object where known, else the classifier's top-1.
+        name = (record.get("truth") or {}).get("object") or (record.get("classifier_top1") or {}).get("name")
+        if name is None or "word_stats" not in record:
+            continue
+        grouped.setdefault(name, []).append(WordStats.from_json(record["word_stats"]))
+    return {name: (len(stats), merge_stats(stats)) for name, stats in grouped.items()}
+
+
+def class_clouds_section(ctx: _Context) -> Section:
+    run = ctx.run
+    clouds = [c for c in run.metrics_json.get("wordclouds", []) if Path(c).name.startswith("class_")]
+    stats = _class_stats(run.records)
+    cards, md = [], []
+    for cloud in clouds:
+        name = Path(cloud).stem.removeprefix("class_")
+        count, merged = stats.get(name, (0, None))
+        top = ", ".join(w for w, _ in merged.top_k(5, min_doc_freq=run.min_doc_freq)) if merged else ""
+        meta = f"{count} images; top words: {top}" if merged else ""
+        cards.append(f'<div class="card"><h4>{escape(name)}</h4>{img_html(run.path / cloud, f"word cloud of class {name}")}<div class="meta">{escape(meta)}</div></div>')
+        md.append(f"### {name}\n\n![word cloud of class {name}]({cloud})\n\n{meta}\n")
+    if not cards:
+        html = '<p class="empty">No per-class word clouds in metrics.json["wordclouds"].</p>'
+        return Section("class-clouds", "Per-class word clouds", html, "_No per-class word clouds._", stand_in=bool(ctx.stand_in))
+    intro = "All sentences of a class's explained images pooled; word size is document frequency; the class word is red, other words gray."
+    html = f'<p class="sub">{escape(intro)}</p><div class="grid">{"".join(cards)}</div>'
+    return Section("class-clouds", "Per-class word clouds", html, intro + "\n\n" + "\n".join(md), stand_in=bool(ctx.stand_in))
+
+
+def _chips(record: dict) -> tuple[str, str]:
+    truth = record.get("truth") or {}
+    chips_html, words_md = [], []
+    for word, freq in (record.get("top_words") or [])[:TOP_WORDS_SHOWN]:
+        kind = "object" if word == truth.get("object") else "background" if word == truth.get("background") else ""
+        chips_html.append(f'<span class="chip {kind}" title="in {freq:.0%} of sentences">{escape(word)} {freq:.2f}</span>')
+        words_md.append(f"**{word}** {freq:.2f}" if kind else f"{word} {freq:.2f}")
+    return f'<div class="chips">{"".join(chips_html)}</div>', ", ".join(words_md)
+
+
+def _yes_no(value: Any) -> str:
+    if value is None:
+        return "-"
+    return '<span class="yes">yes</span>' if value else '<span class="no">no</span>'
+
+
+def examples_section(ctx: _Context) -> Section:
+    run = ctx.run
+    clouds = {Path(c).stem.removeprefix("image_"): c for c in run.metrics_json.get("wordclouds", []) if Path(c).name.startswith("image_")}
+    # Images that have their own cloud first (the run draws clouds for the first few only).
+    chosen = [r for r in run.records if r["image_id"] in clouds] or list(run.records)
+    chosen = chosen[: ctx.examples]
+    blocks, md = [], []
+    for record in chosen:
+        image_id = record["image_id"]
+        truth = record.get("truth") or {}
+        top1 = record.get("classifier_top1") or {}
+        image_path = run.image_path(record)
+        cloud = clouds.get(image_id)
+        chips, words_md = _chips(record)
+        per_image = record.get("per_image_metrics") or {}
+        facts = [
+            ("classifier top-1", escape(f"{top1.get('name', '-')} (index {top1.get('index', '-')})")),
+            ("true object", escape(str(truth.get("object", "-")))),
+            ("true background", escape(str(truth.get("background", "-")))),
+            ("colour", escape(str(truth.get("color", "-")))),
+            ("caption", escape(str(truth.get("caption", "-")))),
+            ("object word in top-k", _yes_no(record.get("object_in_top_k"))),
+            ("background word in top-k", _yes_no(record.get("background_in_top_k"))),
+            ("sentences", escape(str(record.get("num_sentences", "-")))),
+        ]
+        facts_html = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+        cloud_html = img_html(run.path / cloud, f"word cloud of {image_id}") if cloud else '<div class="missing">no cloud drawn for this image</div>'
+        blocks.append(
+            f'<div class="example"><div>{img_html(image_path, image_id)}<div class="sub"><code>{escape(image_id)}</code></div></div>'
+            f'<div><dl>{facts_html}</dl><div class="sub" style="margin:10px 0 0">top words (share of sentences; object red, background blue)</div>{chips}</div>'
+            f"<div>{cloud_html}</div></div>"
+        )
+        copied = _copy_asset(image_path, ctx.assets / f"image_{image_id}{image_path.suffix if image_path else '.png'}", ctx.notes)
+        md_lines = [f"### {image_id}", ""]
+        pictures = []
+        if copied:
+            pictures.append(f"![{image_id}]({ASSETS}/{copied.name})")
+        if cloud:
+            pictures.append(f"![word cloud of {image_id}]({cloud})")
+        if pictures:
+            md_lines += [" ".join(pictures), ""]
+        md_lines += [
+            f"- classifier top-1: {top1.get('name', '-')} (index {top1.get('index', '-')})",
+            f"- truth: object **{truth.get('object', '-')}**, background **{truth.get('background', '-')}**, colour {truth.get('color', '-')}",
+            f"- caption: {truth.get('caption', '-')}",
+            f"- top words: {words_md}",
+            f"- object word in top-k: {fmt_value(record.get('object_in_top_k'))}; background word in top-k: {fmt_value(record.get('background_in_top_k'))}",
+        ]
+        if per_image:
+            md_lines.append("- per-image metrics: " + ", ".join(f"`{k}` {fmt_value(v)}" for k, v in sorted(per_image.items())))
+        md.append("\n".join(md_lines) + "\n")
+    if not blocks:
+        return Section("examples", "Single-image examples", '<p class="empty">records.jsonl is empty.</p>', "_records.jsonl is empty._", stand_in=bool(ctx.stand_in))
+    intro = f"The first {len(blocks)} explained images: the image, what the classifier predicts, the truth of the synthetic scene, and its explanation."
+    return Section("examples", "Single-image examples", f'<p class="sub">{escape(intro)}</p>' + "".join(blocks), intro + "\n\n" + "\n".join(md), stand_in=bool(ctx.stand_in))
+
+
+def _suite_block(suite: SuiteResult, run_path: Path) -> tuple[str, str]:
+    rows_html, rows_md = [], []
+    for name in sorted(suite.metrics):
+        value, paper = suite.metrics[name], suite.paper.get(name)
+        rows_html.append([f"<code>{escape(name)}</code>", escape(fmt_value(value)), escape(fmt_paper(paper)) if paper is not None else '<span class="def">no figure in the paper</span>', escape(direction(suite.higher_is_better.get(name))), f'<span class="def">{escape(suite.definitions.get(name, ""))}</span>'])
+        rows_md.append([f"`{name}`", fmt_value(value), fmt_paper(paper) if paper is not None else "(none)", direction(suite.higher_is_better.get(name)), suite.definitions.get(name, "")])
+    # Paper entries without a metric of ours (e.g. notes) are still shown, so nothing the suite says is lost.
+    for name in sorted(set(suite.paper) - set(suite.metrics)):
+        rows_html.append([f"<code>{escape(name)}</code>", "-", escape(fmt_paper(suite.paper[name])), "", '<span class="def">paper only</span>'])
+        rows_md.append([f"`{name}`", "-", fmt_paper(suite.paper[name]), "", "paper only"])
+    header = ["metric", "this run", "paper", "better", "definition"]
+    version = suite.summary.get("version", "?")
+    seconds = suite.summary.get("seconds")
+    heading_badge = stand_in_badge(suite.stand_in) if suite.stand_in else badge("real data and models", ok=True)
+    html = [f'<h3 id="suite-{escape(suite.name)}">{escape(suite.name)} <span class="sub" style="margin:0">version {escape(str(version))}{f", {seconds:.0f} s" if isinstance(seconds, (int, float)) else ""}</span>{heading_badge}</h3>']
+    md = [f"### {suite.name} (version {version})", ""]
+    if suite.stand_in:
+        html.append(f'<div class="banner"><strong>Stand-in</strong>{escape(suite.stand_in)}</div>')
+        md += [f"> **STAND-IN:** {suite.stand_in}", ""]
+    html.append(table_html(header, rows_html, numeric={1}))
+    md += [table_md(header, rows_md), ""]
+    if suite.figures:
+        cards = "".join(f'<div class="card"><h4>{escape(Path(f).stem)}</h4>{img_html(run_path / f, Path(f).stem)}</div>' for f in suite.figures)
+        html.append(f'<div class="grid">{cards}</div>')
+        md += [" ".join(f"![{Path(f).stem}]({f})" for f in suite.figures), ""]
+    details = suite.summary.get("details")
+    if details:
+        text = json.dumps(details, indent=1, sort_keys=True)
+        if len(text) > 20000:
+            text = text[:20000] + "\n... (truncated; see the suite's metrics.json)"
+        html.append(f"<details><summary>details (from suites/{escape(suite.name)}/metrics.json)</summary><pre>{escape(text)}</pre></details>")
+    return "".join(html), "\n".join(md)
+
+
+def suites_section(ctx: _Context) -> Section:
+    suites = ctx.run.suites
+    if not suites:
+        message = "No faithfulness suite ran in this run (enable one under suites: in the config)."
+        return Section("suites", "Faithfulness suites", f'<p class="empty">{escape(message)}</p>', f"_{message}_")
+    blocks = [_suite_block(suite, ctx.run.path) for _, suite in sorted(suites.items())]
+    intro = "Each suite's metrics beside the paper's figure for the same quantity, where the paper reports one."
+    any_stand_in = any(s.stand_in for s in suites.values())
+    return Section("suites", "Faithfulness suites", f'<p class="sub">{escape(intro)}</p>' + "".join(b[0] for b in blocks), intro + "\n\n" + "\n".join(b[1] for b in blocks), stand_in=any_stand_in)
+
+
+def training_section(ctx: _Context) -> Section:
+    history = ctx.run.metrics_json.get("training") or []
+    if not history:
+        return Section("training", "Training curve", '<p class="empty">No training history in metrics.json.</p>', "_No training history._")
+    series = []
+    for key, label in (("train_loss", "train loss"), ("val_loss", "validation loss")):
+        points = [(float(h["epoch"]), float(h[key])) for h in history if isinstance(h.get(key), (int, float)) and "epoch" in h]
+        if points:
+            series.append(Series(label, points))
+    svg = line_chart(series, "epoch", "caption cross-entropy")
+    atomic_write_text(ctx.assets / "training_curve.svg", svg + "\n")
+    columns = [k for k in ("epoch", "train_loss", "val_loss", "seconds", "captions_per_second") if any(k in h for h in history)]
+    # Seconds and throughput to one decimal; losses to three.
+    rows = [[f"{h[k]:.1f}" if k in ("seconds", "captions_per_second") and isinstance(h.get(k), (int, float)) else fmt_value(h.get(k)) for k in columns] for h in history]
+    intro = "Translator training: caption cross-entropy through the frozen language model, by epoch."
+    html = f'<p class="sub">{escape(intro)}</p><div class="chart">{svg}</div>' + table_html(columns, [[escape(c) for c in row] for row in rows], numeric=set(range(len(columns))), css="compact")
+    markdown = f"{intro}\n\n![training curve]({ASSETS}/training_curve.svg)\n\n" + table_md(columns, rows)
+    return Section("training", "Training curve", html, markdown)
+
+
+def timings_section(ctx: _Context) -> Section:
+    seconds = ctx.run.metrics_json.get("stage_seconds") or {}
+    status = {name: entry.get("status", "") for name, entry in ctx.run.stages.items()}
+    total = ctx.run.metrics_json.get("total_seconds")
+    if not seconds:
+        return Section("timings", "Stage timings", '<p class="empty">No stage_seconds in metrics.json.</p>', "_No stage timings._")
+    longest = max(seconds.values()) or 1.0
+    summed = sum(seconds.values()) or 1.0
+    rows_html, rows_md = [], []
+    for name, value in seconds.items():
+        width = max(0.5, 100.0 * value / longest)  # bars relative to the longest stage
+        share = f"{100.0 * value / summed:.0f}%"
+        rows_html.append([f"<code>{escape(name)}</code>", f"{value:.1f}", share, f'<div class="bar" style="width:{width:.1f}%"></div>', escape(status.get(name, ""))])
+        rows_md.append([f"`{name}`", f"{value:.1f}", share, status.get(name, "")])
+    header, header_md = ["stage", "seconds", "share", ""], ["stage", "seconds", "share"]
+    note = f"Total wall time {total:.0f} s." if isinstance(total, (int, float)) else ""
+    if status:
+        header.append("status")
+        header_md.append("status")
+        note += " Status from stages.json: 'ran', or 'reused' when finished earlier under the same key."
+    else:
+        rows_html = [row[:-1] for row in rows_html]
+        rows_md = [row[:-1] for row in rows_md]
+    html = table_html(header, rows_html, numeric={1, 2}, css="compact", cell_css={3: "barcell"}) + (f'<p class="sub">{escape(note)}</p>' if note else "")
+    markdown = table_md(header_md, rows_md) + (f"\n\n{note}" if note else "")
+    return Section("timings", "Stage timings", html, markdown)
+
+
+def provenance_section(ctx: _Context) -> Section:
+    m = ctx.run.metrics_json
+    prov = m.get("provenance") or {}
+    models = m.get("models") or {}
+    facts = [
+        ("run directory", str(ctx.run.path)),
+        ("seed", m.get("seed")),
+        ("config hash", m.get("config_hash")),
+        ("git commit", prov.get("git_commit")),
+        ("date", prov.get("date")),
+        ("device", f"{prov.get('device', '-')} ({prov.get('device_name', '-')})"),
+        ("python", prov.get("python")),
+        ("platform", prov.get("platform")),
+        ("torch threads", prov.get("torch_threads")),
+        ("classifier", models.get("classifier")),
+        ("decoder", models.get("decoder")),
+        ("data", m.get("data")),
+        ("world directory", m.get("world_dir")),
+        ("feature cache", m.get("feature_cache")),
+    ]
+    facts = [(k, v) for k, v in facts if v is not None]
+    libraries = sorted((prov.get("libraries") or {}).items())
+    html = table_html(None, [[escape(k), escape(fmt_value(v))] for k, v in facts], css="kv")
+    if libraries:
+        html += "<h3>Library versions</h3>" + table_html(["library", "version"], [[escape(k), escape(str(v))] for k, v in libraries], css="compact")
+    config_text = json.dumps(ctx.run.config, indent=2, sort_keys=True)
+    html += f"<details><summary>resolved config (config.json)</summary><pre>{escape(config_text)}</pre></details>"
+    markdown = table_md(["what", "value"], [[k, fmt_value(v)] for k, v in facts])
+    if libraries:
+        markdown += "\n\n" + table_md(["library", "version"], [[k, v] for k, v in libraries])
+    markdown += f"\n\n<details><summary>resolved config (config.json)</summary>\n\n```json\n{config_text}\n```\n\n</details>"
+    return Section("provenance", "Provenance", html, markdown)
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def _copy_asset(source: Path | None, destination: Path, notes: list[str]) -> Path | None:
+    if source is None or not source.is_file():
+        notes.append(f"image {source} not found (the world cache may have been cleared); report.md shows no picture for it")
+        return None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, destination)
+    return destination
+
+
+def _title(run: FinishedRun) -> str:
+    name = run.config.get("name") or run.path.name
+    return f"TExplain run {name}" + (f" ({run.metrics_json['config_hash']})" if run.metrics_json.get("config_hash") else "")
+
+
+def render_html(run: FinishedRun, sections: list[Section], stand_in: str | None, notes: list[str]) -> str:
+    date = (run.metrics_json.get("provenance") or {}).get("date", "")
+    nav = "".join(f'<a href="#{s.id}">{escape(s.title)}</a>' for s in sections)
+    banner = ""
+    if stand_in:
+        banner = f'<div class="banner" id="stand-in"><strong>Stand-ins: these numbers are not the paper\'s setting.</strong>{escape(stand_in)}</div>'
+    body = []
+    for s in sections:
+        mark = stand_in_badge(stand_in) if s.stand_in and s.id != "suites" else ""
+        body.append(f'<section id="{s.id}"><h2>{escape(s.title)} {mark}</h2>{s.html}</section>')
+    notes_html = "".join(f"<li>{escape(n)}</li>" for n in notes)
+    footer = f'<section id="report-notes"><h2>Report notes</h2><ul>{notes_html}</ul></section>' if notes else ""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(_title(run))}</title><style>{CSS}</style></head><body><main>"
+        f'<h1>{escape(_title(run))}</h1><p class="sub">{escape(str(run.path))}{" · " + escape(date) if date else ""} · rebuild with <code>texplain report {escape(str(run.path))}</code></p>'
+        f"<nav>{nav}</nav>{banner}{''.join(body)}{footer}</main></body></html>\n"
+    )
+
+
+def render_markdown(run: FinishedRun, sections: list[Section], stand_in: str | None, notes: list[str]) -> str:
+    parts = [f"# {_title(run)}", "", f"Run directory `{run.path}`; rebuild with `texplain report {run.path}`.", ""]
+    if stand_in:
+        parts += [f"> **STAND-INS — these numbers are not the paper's setting:** {stand_in}", ""]
+    parts += ["Contents: " + " · ".join(f"[{s.title}](#{s.id})" for s in sections), ""]
+    for s in sections:
+        mark = " `[stand-in / synthetic]`" if s.stand_in and stand_in and s.id != "suites" else ""
+        parts += [f'<a id="{s.id}"></a>', "", f"## {s.title}{mark}", "", s.markdown.rstrip(), ""]
+    if notes:
+        parts += ["## Report notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(parts)
+
+
+def write_report(run_dir: Path, examples: int = DEFAULT_EXAMPLES) -> ReportPaths:
+    """(Re)build report.html and report.md in `run_dir` from the files there; returns their paths."""
+    run = read_run(Path(run_dir))
+    assets = run.path / ASSETS
+    # Rebuilt from scratch each time, so assets of images no longer shown do not linger.
+    if assets.exists():
+        shutil.rmtree(assets)
+    assets.mkdir(parents=True)
+    ctx = _Context(run, run.stand_in(), assets, examples)
+    if run.legacy_records:
+        ctx.notes.append("records.jsonl predates per_image_metrics; per-image values shown are recomputed from object_in_top_k, background_in_top_k and word_stats")
+    sections = [
+        summary_section(ctx),
+        class_clouds_section(ctx),
+        examples_section(ctx),
+        suites_section(ctx),
+        training_section(ctx),
+        timings_section(ctx),
+        provenance_section(ctx),
+    ]
+    html_path, md_path = run.path / "report.html", run.path / "report.md"
+    atomic_write_text(html_path, render_html(run, sections, ctx.stand_in, ctx.notes))
+    atomic_write_text(md_path, render_markdown(run, sections, ctx.stand_in, ctx.notes))
+    return ReportPaths(html_path, md_path, assets)

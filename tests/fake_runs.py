@@ -1,0 +1,125 @@
+"""Small run directories written directly as files (no models), for the report and compare tests.
+
+They follow the run-directory contract of harness/run.py and suites/base.py: config.json, metrics.json,
+records.jsonl with per_image_metrics and word_stats, word-cloud PNGs, a world folder with the images,
+and optional suites/<name>/{metrics.json, records.jsonl, figure}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLASSES = ("bird", "boat", "car")
+BACKGROUNDS = ("water", "grass", "road")
+METRICS = ("explain.object_top5_rate", "explain.background_top5_rate", "explain.object_doc_freq_mean", "explain.background_doc_freq_mean")
+
+
+def _png(path: Path, colour: tuple[int, int, int], label: str, size: tuple[int, int] = (240, 160)) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", size, (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, size[0] - 20, size[1] - 20), fill=colour)
+    draw.text((10, 5), label, fill=(30, 30, 30))
+    image.save(path)
+    return str(path)
+
+
+def word_stats_json(words: dict[str, int], num_sentences: int) -> dict:
+    return {"term_counts": dict(words), "doc_counts": dict(words), "num_sentences": num_sentences}
+
+
+def make_run(
+    root: Path,
+    name: str = "run_a",
+    num_images: int = 12,
+    per_image: dict[str, list[float]] | None = None,
+    class_words: dict[str, list[str]] | None = None,
+    suites: dict[str, dict] | None = None,
+    image_ids: list[str] | None = None,
+    data: str = "synthetic world (harness/synthetic_world.py), not real images",
+) -> Path:
+    """A run directory at root/name.
+
+    per_image: metric -> one value per image (default: a fixed pattern); class_words: class -> its
+    explanation words (each image of the class gets them, in descending counts); suites: suite name ->
+    {"metrics": ..., "per_image": {metric: [values]}, "paper": ..., "stand_in": ...}.
+    """
+    run = Path(root) / name
+    world = Path(root) / f"world_{name}"
+    image_ids = image_ids or [f"img_{i:06d}" for i in range(num_images)]
+    rng = np.random.default_rng(0)
+    per_image = per_image or {m: [float(v) for v in rng.integers(0, 2, len(image_ids))] for m in METRICS}
+    class_words = class_words or {c: [c, BACKGROUNDS[i], "small", "blue", "near", "picture", "bright", "left", "sky", "cloud", "sun"] for i, c in enumerate(CLASSES)}
+    records, clouds = [], []
+    for index, image_id in enumerate(image_ids):
+        cls = CLASSES[index % len(CLASSES)]
+        background = BACKGROUNDS[index % len(BACKGROUNDS)]
+        _png(world / "images" / f"{image_id}.png", (40 + 60 * (index % 3), 120, 200 - 50 * (index % 3)), image_id)
+        words = {w: 30 - rank * 2 for rank, w in enumerate(class_words[cls])}
+        top = sorted(words.items(), key=lambda kv: -kv[1])
+        records.append(
+            {
+                "image_id": image_id,
+                "image": f"images/{image_id}.png",
+                "truth": {"object": cls, "background": background, "color": "red", "caption": f"a red {cls} on the {background}."},
+                "classifier_top1": {"index": 7, "name": "cock"},
+                "top_words": [[w, c / 30] for w, c in top[:20]],
+                "object_in_top_k": bool(per_image[METRICS[0]][index]) if METRICS[0] in per_image else True,
+                "background_in_top_k": True,
+                "num_sentences": 30,
+                "word_stats": word_stats_json(words, 30),
+                "per_image_metrics": {m: values[index] for m, values in per_image.items()},
+            }
+        )
+        if index < 3:
+            clouds.append(f"wordclouds/image_{image_id}.png")
+            _png(run / clouds[-1], (150, 150, 150), f"cloud {image_id}")
+    for cls in CLASSES:
+        clouds.append(f"wordclouds/class_{cls}.png")
+        _png(run / clouds[-1], (220, 20, 20), f"class {cls}")
+    means = {m: float(np.mean(v)) for m, v in per_image.items()}
+    metrics = {
+        "metrics": {**means, "explain.chance_object_top5_rate": 0.0, "explain.num_images": len(image_ids), "explain.top_k": 5},
+        "definitions": {m: f"definition of {m}" for m in per_image},
+        "higher_is_better": {m: True for m in per_image},
+        "training": [{"epoch": e, "train_loss": 4.0 / e, "val_loss": 3.5 / e + 0.2, "seconds": 10.0} for e in range(1, 5)],
+        "stage_seconds": {"world": 1.0, "features": 3.0, "translator": 20.0, "explain": 12.0, "words": 0.5},
+        "total_seconds": 37.0,
+        "seed": 0,
+        "config_hash": "0123456789ab",
+        "provenance": {"git_commit": "abc123", "date": "2026-01-01T00:00:00+00:00", "device": "cpu", "device_name": "cpu", "python": "3.11", "libraries": {"torch": "2.14.1"}},
+        "data": data,
+        "models": {"classifier": "packaged:efficientnet_lite0", "decoder": "prefix:packaged:smollm2-135m"},
+        "wordclouds": clouds,
+        "world_dir": str(world),
+        "feature_cache": {"hits": 0, "misses": len(image_ids)},
+    }
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(json.dumps({"name": name, "seed": 0, "explain": {"min_doc_freq": 0.0, "top_k": 5}}))
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run / "done").write_text("")
+    for suite_name, spec in (suites or {}).items():
+        folder = run / "suites" / suite_name
+        folder.mkdir(parents=True)
+        suite_per_image = spec.get("per_image", {})
+        suite_records = [{"image_id": image_id, "per_image_metrics": {m: v[i] for m, v in suite_per_image.items()}} for i, image_id in enumerate(image_ids)]
+        (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in suite_records))
+        figure = _png(folder / "clouds_only_bg_t.png", (20, 120, 20), f"{suite_name} figure")
+        summary = {
+            "suite": suite_name,
+            "version": 1,
+            "metrics": spec.get("metrics", {m: float(np.mean(v)) for m, v in suite_per_image.items()}),
+            "higher_is_better": spec.get("higher_is_better", {m: True for m in suite_per_image}),
+            "definitions": {m: f"suite definition of {m}" for m in suite_per_image},
+            "paper": spec.get("paper", {}),
+            "stand_in": spec.get("stand_in"),
+            "figures": [str(Path(figure).relative_to(run))],
+            "seconds": 2.5,
+        }
+        (folder / "metrics.json").write_text(json.dumps(summary))
+    return run

@@ -1,0 +1,134 @@
+"""`texplain compare`: deltas, paired bootstrap intervals, word overlap, thresholds and exit codes, on
+two small run directories written by the test (tests/fake_runs.py; no models)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fake_runs import CLASSES, METRICS, make_run
+
+from harness.bootstrap import paired_bootstrap
+from harness.cli import main
+from harness.compare import compare_runs, parse_threshold
+from harness.run_reader import read_run
+from texplain.errors import TExplainError
+
+N = 40
+
+
+def _values(seed: int, shift: float = 0.0) -> dict[str, list[float]]:
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.2, 0.8, N)
+    return {m: list(np.clip(base + shift, 0, 1)) for m in METRICS}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    base = _values(1)
+    worse = {m: [v - 0.1 for v in values] for m, values in base.items()}  # B is 0.1 below A on every image
+    a = make_run(tmp_path, "a", N, per_image=base, suites={"only_bg": {"per_image": {"keep_rate": list(base[METRICS[0]])}, "paper": {"keep_rate": "Fig. 5"}}})
+    b = make_run(tmp_path, "b", N, per_image=worse, suites={"only_bg": {"per_image": {"keep_rate": list(base[METRICS[0]])}}})
+    same = make_run(tmp_path, "same", N, per_image=base, suites={"only_bg": {"per_image": {"keep_rate": list(base[METRICS[0]])}}})
+    return a, b, same
+
+
+def test_identical_runs_give_zero_delta_and_zero_interval(runs):
+    a, _, same = runs
+    comparison = compare_runs(read_run(a), read_run(same), resamples=200)
+    assert comparison.matched_images == N
+    for row in comparison.metrics:
+        assert (row.delta, row.ci_low, row.ci_high) == (0.0, 0.0, 0.0)
+        assert row.verdict == "no change"
+    assert {row.name for row in comparison.metrics} == set(METRICS) | {"only_bg.keep_rate"}
+    assert all(o.jaccard == 1.0 for o in comparison.word_overlap)
+
+
+def test_known_shift_is_covered_and_marked_as_regression(runs):
+    a, b, _ = runs
+    comparison = compare_runs(read_run(a), read_run(b), resamples=500)
+    row = comparison.metric("explain.object_top5_rate")
+    assert row.delta == pytest.approx(-0.1)
+    assert row.ci_low <= -0.1 <= row.ci_high
+    assert row.verdict == "regression"
+    assert comparison.metric("only_bg.keep_rate").verdict == "no change"
+
+
+def test_bootstrap_interval_covers_a_noisy_shift_and_is_reproducible():
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.5, 0.2, 300)
+    b = a + 0.05 + rng.normal(0, 0.1, 300)
+    first = paired_bootstrap(a, b, resamples=2000, seed=7)
+    assert first.low < 0.05 < first.high
+    assert first.low > 0.0  # a clear shift: the interval excludes 0
+    assert paired_bootstrap(a, b, resamples=2000, seed=7) == first
+    # The paired interval's width matches the normal approximation sd(d)/sqrt(n).
+    expected = 2 * 1.96 * np.std(b - a, ddof=1) / np.sqrt(a.size)
+    assert first.high - first.low == pytest.approx(expected, rel=0.15)
+
+
+def test_exit_codes_follow_thresholds(runs, tmp_path, capsys):
+    a, b, same = runs
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(a), str(b), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate<-0.02", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "REGRESSION" in printed and "CROSSED" in printed and f"matched {N} images" in printed
+    saved = json.loads(out.read_text())
+    assert saved["failed"] is True and saved["matched_images"] == N
+    assert saved["thresholds"][0]["crossed"] is True
+    # The same change within a looser threshold, and a '>' threshold that is not crossed: exit 0.
+    assert main(["compare", str(a), str(b), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate<-0.2", "--fail-if", "explain.object_top5_rate>0.05"]) == 0
+    assert main(["compare", str(a), str(same), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate<-0.02"]) == 0
+    # '>' crossed: B - A = +0.1 when the runs are swapped.
+    assert main(["compare", str(b), str(a), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate>0.05"]) == 1
+
+
+def test_bad_thresholds_exit_2_with_a_suggestion(runs, capsys):
+    a, b, _ = runs
+    assert main(["compare", str(a), str(b), "--fail-if", "explain.object_top5rate<-0.02"]) == 2
+    assert "Did you mean 'explain.object_top5_rate'" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--fail-if", "explain.object_top5_rate=-0.02"]) == 2
+    assert "METRIC<VALUE" in capsys.readouterr().err
+    with pytest.raises(TExplainError):
+        parse_threshold("<0.1")
+    assert parse_threshold(" x.y >= 1e-2 ").value == pytest.approx(0.01)
+
+
+def test_runs_on_different_images_are_refused_unless_common_only(tmp_path, capsys):
+    a = make_run(tmp_path, "a", 6)
+    b = make_run(tmp_path, "b", 6, image_ids=[f"img_{i:06d}" for i in range(3, 9)])
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "3 in common" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--common-only", "--bootstrap", "50"]) == 0
+    assert "matched 3 images" in capsys.readouterr().out
+    c = make_run(tmp_path, "c", 3, image_ids=["other_1", "other_2", "other_3"])
+    assert main(["compare", str(a), str(c)]) == 2
+    assert "no image in common" in capsys.readouterr().err
+
+
+def test_missing_run_directory_exits_2(tmp_path, capsys):
+    a = make_run(tmp_path, "a", 4)
+    assert main(["compare", str(a), str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_word_overlap_jaccard(tmp_path):
+    words_a = {c: [c, "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9"] for c in CLASSES}
+    words_b = {c: [c, "w1", "w2", "w3", "w4", "x5", "x6", "x7", "x8", "x9"] for c in CLASSES}
+    a = make_run(tmp_path, "a", 6, class_words=words_a)
+    b = make_run(tmp_path, "b", 6, class_words=words_b)
+    comparison = compare_runs(read_run(a), read_run(b), resamples=20)
+    for overlap in comparison.word_overlap:
+        assert overlap.jaccard == pytest.approx(5 / 15)  # 5 shared of 15 distinct words
+        assert overlap.shared == [overlap.name, "w1", "w2", "w3", "w4"]
+        assert overlap.images == 2
+    assert comparison.mean_jaccard == pytest.approx(1 / 3)
+
+
+def test_markdown_output(runs, tmp_path):
+    a, b, _ = runs
+    md = tmp_path / "cmp.md"
+    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "| `explain.object_top5_rate` |" in text and "Word-cloud overlap" in text

@@ -1,0 +1,102 @@
+"""`texplain report`: report.html and report.md contain every section, label stand-ins visibly, need
+nothing outside themselves, and render in headless Chromium to a non-blank page (tests/fake_runs.py
+writes the run directories; no models)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fake_runs import METRICS, make_run
+
+from harness.cli import main
+from harness.report import write_report
+from harness.screenshot import find_chromium, screenshot, summarize_pixels
+
+SECTIONS = ("summary", "class-clouds", "examples", "suites", "training", "timings", "provenance")
+SUITE = {
+    "only_bg": {
+        "per_image": {"kept_label": [1.0, 0.0] * 5},
+        "metrics": {"kept_label": 0.5, "bg_gap": 0.07},
+        "paper": {"bg_gap": 7.3, "note": "the paper reports no keep rate"},
+        "stand_in": "synthetic Background-Challenge world; classifier trained locally",
+    }
+}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return make_run(tmp_path, "quick", 10, suites=SUITE)
+
+
+def test_report_has_every_section_and_labels_stand_ins(run_dir):
+    paths = write_report(run_dir)
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in html
+        assert f'<a id="{section}"></a>' in md
+    # Stand-ins: the banner with the sentence, badges on the affected sections, the suite's own label.
+    assert 'id="stand-in"' in html and "synthetic world" in html and "stands in for the paper" in html
+    assert html.count("stand-in / synthetic") >= 4
+    assert "synthetic Background-Challenge world" in html and "STAND-IN" in md
+    # Suite metrics beside the paper's figure.
+    assert "7.3" in html and "no figure in the paper" in html and "the paper reports no keep rate" in html
+    # Examples: classifier prediction, truth, cloud; training curve; timings; provenance.
+    assert "cock (index 7)" in html and "a red bird on the water." in html
+    assert "<svg" in html and "validation loss" in html
+    assert "translator" in html and "abc123" in html
+    for metric in METRICS:
+        assert metric in html and metric in md
+
+
+def test_html_is_self_contained_and_markdown_links_exist(run_dir):
+    paths = write_report(run_dir)
+    html = paths.html.read_text()
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert len(sources) >= 3 + 3 + 3 + 1  # class clouds, example images and clouds, suite figure
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in html and "<script" not in html and "url(" not in html
+    assert not re.search(r'(src|href)="https?:', html)
+    md = paths.markdown.read_text()
+    for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (run_dir / target).is_file(), target
+    assert (paths.assets / "training_curve.svg").is_file()
+
+
+def test_real_run_without_stand_ins_has_no_banner(tmp_path):
+    run = make_run(tmp_path, "paper", 4)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["stand_in"] = None  # a run that states it used the real models and data
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    html = write_report(run).html.read_text()
+    assert 'id="stand-in"' not in html and "stand-in / synthetic" not in html
+
+
+def test_cli_rebuilds_report_and_handles_old_records_and_missing_images(run_dir, capsys):
+    # An older run: records without per_image_metrics; and the world cache cleared (images gone).
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    for record in records:
+        del record["per_image_metrics"]
+    (run_dir / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    world = json.loads((run_dir / "metrics.json").read_text())["world_dir"]
+    for image in (run_dir.parent / world).glob("images/*.png"):
+        image.unlink()
+    assert main(["report", str(run_dir)]) == 0
+    html = (run_dir / "report.html").read_text()
+    assert "image not found" in html and "predates per_image_metrics" in html
+    assert main(["report", str(run_dir.parent / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="no Chromium on PATH: install it with `apt-get install -y chromium` (make chromium) to check the rendered report")
+def test_report_renders_in_chromium_to_a_non_blank_page(run_dir, tmp_path):
+    paths = write_report(run_dir)
+    png = screenshot(paths.html, tmp_path / "report.png", width=1200, height=6000)
+    summary = summarize_pixels(png)
+    assert not summary.blank, summary
+    assert summary.height > 1500  # the whole page, not a one-line error page
+    # The detector itself: an empty page is blank.
+    empty = tmp_path / "empty.html"
+    empty.write_text("<!DOCTYPE html><html><body></body></html>")
+    assert summarize_pixels(screenshot(empty, tmp_path / "empty.png", width=800, height=600, trim=False)).blank
