@@ -160,15 +160,42 @@ def _sample_scene(spec: WorldSpec, index: int) -> Scene:
     rng = np.random.default_rng([spec.seed, index])
     object_class = spec.classes[int(rng.integers(len(spec.classes)))]
     background = _sample_background(spec, object_class, rng)
+    render_seed = int(np.random.SeedSequence([spec.seed, index, 1]).generate_state(1)[0])
+    return _draw_details(rng, f"img_{index:06d}", object_class, background, spec.distractor_prob, render_seed)
+
+
+def scene_with(
+    image_id: str, object_class: str, background: str, key: tuple[int, ...], distractor_prob: float = 0.5
+) -> Scene:
+    """A scene whose object class and background the caller chooses.
+
+    The worlds of harness/worlds/ plant exact class-background counts per split, so they pick these
+    two themselves; everything else (colour, size, position, distractors, caption, render seed) is
+    drawn as in `sample_scenes`, from an RNG seeded by `key` (a tuple of non-negative ints).
+    """
+    if object_class not in OBJECT_CLASSES:
+        raise ValueError(f"unknown object class {object_class!r}; choose from {OBJECT_CLASSES}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"unknown background {background!r}; choose from {BACKGROUNDS}")
+    if not 0.0 <= distractor_prob <= 1.0:
+        raise ValueError(f"distractor_prob must be in [0, 1], got {distractor_prob}")
+    rng = np.random.default_rng(list(key))
+    render_seed = int(np.random.SeedSequence([*key, 1]).generate_state(1)[0])
+    return _draw_details(rng, image_id, object_class, background, distractor_prob, render_seed)
+
+
+def _draw_details(
+    rng: np.random.Generator, image_id: str, object_class: str, background: str, distractor_prob: float, render_seed: int
+) -> Scene:
+    # The draw order here is part of every world's identity: changing it changes every existing world.
     color = COLORS[int(rng.integers(len(COLORS)))]
     size = SIZES[int(rng.integers(len(SIZES)))]
     position = POSITIONS[int(rng.integers(len(POSITIONS)))]
-    present = rng.random(len(DISTRACTORS)) < spec.distractor_prob
+    present = rng.random(len(DISTRACTORS)) < distractor_prob
     distractors = tuple(d for d, keep in zip(DISTRACTORS, present) if keep)
     caption = _write_caption(object_class, color, size, position, background, distractors, rng)
-    render_seed = int(np.random.SeedSequence([spec.seed, index, 1]).generate_state(1)[0])
     return Scene(
-        image_id=f"img_{index:06d}",
+        image_id=image_id,
         object_class=object_class,
         color=color,
         size=size,
@@ -178,6 +205,20 @@ def _sample_scene(spec: WorldSpec, index: int) -> Scene:
         caption=caption,
         render_seed=render_seed,
     )
+
+
+def caption_variants(scene: Scene, count: int) -> list[str]:
+    """`count` captions of one scene (COCO has five per image): the scene's own caption first, then
+    captions written from the same scene graph with other coins, seeded by the scene's render seed."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    captions = [scene.caption]
+    for k in range(1, count):
+        rng = np.random.default_rng([scene.render_seed, 3, k])
+        captions.append(
+            _write_caption(scene.object_class, scene.color, scene.size, scene.position, scene.background, scene.distractors, rng)
+        )
+    return captions
 
 
 def _sample_background(spec: WorldSpec, object_class: str, rng: np.random.Generator) -> str:

@@ -22,3 +22,14 @@ class CheckpointMismatchError(TExplainError):
 
 class InputFileError(TExplainError, FileNotFoundError):
     """A missing, unreadable or malformed input file."""
+
+
+class DatasetError(TExplainError, ValueError):
+    """A dataset folder or file that does not match its format (harness/datasets/).
+
+    The message names each problem's file, row and fix; ``problems`` holds them one by one.
+    """
+
+    def __init__(self, message: str, problems: list | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
