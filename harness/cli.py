@@ -21,7 +21,7 @@ from pathlib import Path
 from texplain.errors import TExplainError
 
 # Modules that add sub-commands; each defines register(commands: argparse._SubParsersAction).
-COMMAND_MODULES: list[str] = ["harness.cli_report"]
+COMMAND_MODULES: list[str] = ["harness.cli_report", "harness.cli_data"]
 
 
 def _run(args) -> int:
