@@ -43,7 +43,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _world_waterbirds(args) -> int:
-    from harness.worlds.waterbirds_world import WaterbirdsWorldSpec, make_waterbirds_world
+    from harness.worlds.waterbirds_world import (
+        WaterbirdsWorldSpec,
+        make_waterbirds_world,
+    )
 
     spec = WaterbirdsWorldSpec(
         train_size=args.train_size, val_size=args.val_size, test_size=args.test_size, train_correlation=args.correlation,
@@ -56,7 +59,10 @@ def _world_waterbirds(args) -> int:
 
 
 def _world_backgrounds(args) -> int:
-    from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
+    from harness.worlds.backgrounds_world import (
+        BackgroundsWorldSpec,
+        make_backgrounds_world,
+    )
 
     spec = BackgroundsWorldSpec(
         classes=args.classes, backgrounds=args.backgrounds, images_per_class=args.images_per_class,

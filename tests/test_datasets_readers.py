@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.datasets.backgrounds_challenge import VARIATIONS, load_in9_mapping, read_backgrounds_challenge, read_in9_classes
-from harness.datasets.coco_captions import CaptionRecord, read_captions_jsonl, read_coco_captions
+from harness.datasets.backgrounds_challenge import (
+    load_in9_mapping,
+    read_backgrounds_challenge,
+    read_in9_classes,
+)
+from harness.datasets.coco_captions import (
+    CaptionRecord,
+    read_captions_jsonl,
+    read_coco_captions,
+)
 from harness.datasets.image_folder import read_image_folder
 from harness.datasets.images import load_image
 from harness.datasets.waterbirds import COLUMNS, GROUP_NAMES, read_waterbirds

@@ -10,10 +10,14 @@ when it holds captions.jsonl (or is such a file), and otherwise as an image fold
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.datasets.backgrounds_challenge import VARIATIONS, read_backgrounds_challenge
+from harness.datasets.backgrounds_challenge import (
+    VARIATIONS,
+    read_backgrounds_challenge,
+)
 from harness.datasets.coco_captions import read_captions_jsonl, read_coco_captions
 from harness.datasets.image_folder import read_image_folder
 from harness.datasets.problems import Problem, format_problems
@@ -88,7 +92,7 @@ def check_dataset(root: Path, dataset_format: str | None = None) -> CheckReport:
     return CheckReport(root=root, summaries=tuple(summaries), problems=tuple(problems))
 
 
-def _readers(root: Path, name: str) -> list[tuple[str, object]]:
+def _readers(root: Path, name: str) -> list[tuple[str, Callable[[], str]]]:
     """(label, zero-argument function returning a one-line summary) per split of format `name`."""
     if name == "waterbirds":
         return [("waterbirds", lambda: _summarize_waterbirds(root))]
@@ -109,9 +113,10 @@ def _summarize_waterbirds(root: Path) -> str:
     parts = []
     for split in ("train", "val", "test"):
         counts = dataset.group_counts(split)
-        parts.append(f"{split} {sum(counts.values())} ({' / '.join(str(counts[g]) for g in counts)})")
+        groups = ", ".join(f"{name} {count}" for name, count in counts.items())
+        parts.append(f"{split} {sum(counts.values())} ({groups})")
     captioned = sum(1 for item in dataset.items if item.captions)
-    return f"{len(dataset.items)} images; {', '.join(parts)} by group; {captioned} with captions"
+    return f"{len(dataset.items)} images; {'; '.join(parts)}; {captioned} with captions"
 
 
 def _summarize_backgrounds(root: Path, split: str) -> str:

@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.datasets.images import IMAGE_EXTENSIONS, decode_problem, is_hidden, is_image_file
+from harness.datasets.images import (
+    IMAGE_EXTENSIONS,
+    decode_problem,
+    is_hidden,
+    is_image_file,
+)
 from harness.datasets.problems import ProblemLog
 
 _EXTENSIONS = "/".join(IMAGE_EXTENSIONS)

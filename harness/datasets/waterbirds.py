@@ -113,13 +113,16 @@ def read_waterbirds(root: Path, verify_images: bool = False) -> WaterbirdsDatase
         if header is None:
             log.fatal(metadata, "file is empty", f"restore it; its first line is {','.join(COLUMNS)}")
         index = _column_index([name.strip() for name in header], metadata, log)
-        items = [item for row in reader if (item := _parse_row(row, reader.line_num, index, root, metadata, log)) is not None]
+        rows = [(reader.line_num, row) for row in reader]
+    items = [item for line, row in rows if (item := _parse_row(row, line, index, root, metadata, log)) is not None]
+    # Every listed file name, bad rows included, so a bad row is reported once and not again by its caption.
+    listed = {row[index["img_filename"]].strip() for _, row in rows if len(row) == len(index)}
     if not items and not log.problems:
         log.fatal(metadata, "no rows after the header", "restore the file")
     _check_unique(items, metadata, log)
     if verify_images:
         verify_decodable([item.path for item in items if item.path.is_file()], log)
-    items = _attach_captions(root, items, log)
+    items = _attach_captions(root, items, listed, log)
     scenes = read_scene_records(root / SCENES_FILE, "img_filename", log)
     log.raise_if_any()
     return WaterbirdsDataset(root=root, items=tuple(items), scene_graphs=scenes)
@@ -197,11 +200,11 @@ def _check_unique(items: list[WaterbirdsImage], metadata: Path, log: ProblemLog)
         seen_files.add(item.img_filename)
 
 
-def _attach_captions(root: Path, items: list[WaterbirdsImage], log: ProblemLog) -> list[WaterbirdsImage]:
+def _attach_captions(root: Path, items: list[WaterbirdsImage], listed: set[str], log: ProblemLog) -> list[WaterbirdsImage]:
     path = root / CAPTIONS_FILE
     if not path.is_file():
         return items
-    captions: dict[str, list[str]] = {item.img_filename: [] for item in items}
+    captions: dict[str, list[str]] = {name: [] for name in listed}
     for number, image, caption in parse_captions_jsonl(path, log):
         if image not in captions:
             log.add(path, f"caption refers to image {image!r}, which is not in {METADATA_FILE}", f"use an img_filename of {METADATA_FILE} or remove the line", f"line {number}")

@@ -33,7 +33,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from harness.synthetic_world import BACKGROUNDS, OBJECT_CLASSES, Scene, render_background, render_scene, scene_with
+from harness.synthetic_world import (
+    BACKGROUNDS,
+    OBJECT_CLASSES,
+    Scene,
+    render_background,
+    render_scene,
+    scene_with,
+)
 from harness.worlds.output import (
     check_common,
     check_correlation,

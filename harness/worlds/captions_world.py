@@ -22,7 +22,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.synthetic_world import BACKGROUNDS, OBJECT_CLASSES, WorldSpec, caption_variants, render_scene, sample_scenes
+from harness.synthetic_world import (
+    BACKGROUNDS,
+    OBJECT_CLASSES,
+    WorldSpec,
+    caption_variants,
+    render_scene,
+    sample_scenes,
+)
 from harness.worlds.output import (
     WorldSpecError,
     check_common,

@@ -72,9 +72,10 @@ def claim_world_dir(out_dir: Path, description: dict[str, Any]) -> bool:
             return True
         raise DatasetError(f"{world_file} describes a different world. Fix: pick another --out folder or delete {out_dir}")
     marker = out_dir / _IN_PROGRESS
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not (marker.is_file() and marker.read_text() == text):
-            raise DatasetError(f"{out_dir} is not empty and holds no world. Fix: pick an empty or new --out folder")
+    # A non-empty folder is only taken over when it is this very world, interrupted while being written.
+    resuming = marker.is_file() and marker.read_text() == text
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not resuming:
+        raise DatasetError(f"{out_dir} is not empty and holds no world. Fix: pick an empty or new --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(text)
     return False

@@ -26,7 +26,7 @@ def plant_backgrounds(
     if correlation is None:
         chosen = spread_evenly(n, backgrounds, rng)
     else:
-        on_preferred = int(round(correlation * n))
+        on_preferred = round(correlation * n)
         others = tuple(b for b in backgrounds if b != preferred)
         if on_preferred < n and not others:
             raise ValueError(f"correlation {correlation} < 1 needs a background other than {preferred!r}")

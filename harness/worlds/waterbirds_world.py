@@ -28,13 +28,26 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from harness.datasets.waterbirds import CAPTIONS_FILE, COLUMNS, MASK_FOLDER, METADATA_FILE, SCENES_FILE, SPLITS
-from harness.synthetic_world import BACKGROUNDS, OBJECT_CLASSES, Scene, render_scene, scene_with
+from harness.datasets.waterbirds import (
+    CAPTIONS_FILE,
+    COLUMNS,
+    MASK_FOLDER,
+    METADATA_FILE,
+    SCENES_FILE,
+    SPLITS,
+)
+from harness.synthetic_world import (
+    BACKGROUNDS,
+    OBJECT_CLASSES,
+    Scene,
+    render_scene,
+    scene_with,
+)
 from harness.worlds.output import (
     WorldSpecError,
     check_common,
-    check_count,
     check_correlation,
+    check_count,
     check_words,
     claim_world_dir,
     finish_world_dir,
