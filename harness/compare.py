@@ -167,9 +167,12 @@ def _pair_records(a: list[dict], b: list[dict], where: str, common_only: bool, n
             f"B explained {len(b)}, e.g. {list(by_id_b)[:3]}); compare runs made on the same world/data"
         )
     if only_a or only_b:
+        def some(ids: list[str]) -> str:
+            return f" (e.g. {', '.join(ids[:3])})" if ids else ""
+
         message = (
             f"{where}: the runs explained different images: {len(common)} in common, "
-            f"{len(only_a)} only in A (e.g. {only_a[:3]}), {len(only_b)} only in B (e.g. {only_b[:3]})"
+            f"{len(only_a)} only in A{some(only_a)}, {len(only_b)} only in B{some(only_b)}"
         )
         if not common_only:
             raise TExplainError(message + "; rerun one of them on the other's images, or pass --common-only to compare on the shared ones")

@@ -252,7 +252,7 @@ def class_clouds_section(ctx: _Context) -> Section:
         name = Path(cloud).stem.removeprefix("class_")
         count, merged = stats.get(name, (0, None))
         top = ", ".join(w for w, _ in merged.top_k(5, min_doc_freq=run.min_doc_freq)) if merged else ""
-        meta = f"{count} images; top words: {top}" if merged else ""
+        meta = f"{count} image{'s' if count != 1 else ''}; top words: {top}" if merged else ""
         cards.append(f'<div class="card"><h4>{escape(name)}</h4>{img_html(run.path / cloud, f"word cloud of class {name}")}<div class="meta">{escape(meta)}</div></div>')
         md.append(f"### {name}\n\n![word cloud of class {name}]({cloud})\n\n{meta}\n")
     if not cards:
@@ -332,7 +332,10 @@ def examples_section(ctx: _Context) -> Section:
         md.append("\n".join(md_lines) + "\n")
     if not blocks:
         return Section("examples", "Single-image examples", '<p class="empty">records.jsonl is empty.</p>', "_records.jsonl is empty._", stand_in=bool(ctx.stand_in))
-    intro = f"The first {len(blocks)} explained images: the image, what the classifier predicts, the truth of the synthetic scene, and its explanation."
+    intro = (
+        f"The first {len(blocks)} explained image{'s' if len(blocks) != 1 else ''}: the image, what the classifier predicts, "
+        "the true labels where they are known, and the explanation."
+    )
     return Section("examples", "Single-image examples", f'<p class="sub">{escape(intro)}</p>' + "".join(blocks), intro + "\n\n" + "\n".join(md), stand_in=bool(ctx.stand_in))
 
 

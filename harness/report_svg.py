@@ -48,11 +48,14 @@ def line_chart(series: list[Series], x_label: str, y_label: str, width: int = 56
     left, right, top, bottom = 56, 16, 16, 62  # margins for tick labels, axis titles and the legend
     plot_w, plot_h = width - left - right, height - top - bottom
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x_ticks = nice_ticks(min(xs), max(xs), min(8, max(2, len(set(xs)))))
+    if len(set(xs)) == 1:
+        # One epoch: a single tick in the middle rather than a point pinned to the left edge.
+        x_ticks, x0, x1 = [xs[0]], xs[0] - 1.0, xs[0] + 1.0
+    else:
+        x_ticks = nice_ticks(min(xs), max(xs), min(8, len(set(xs))))
+        x0, x1 = min(x_ticks[0], min(xs)), max(x_ticks[-1], max(xs))
     y_ticks = nice_ticks(min(ys), max(ys))
-    x0, x1 = min(x_ticks[0], min(xs)), max(x_ticks[-1], max(xs))
     y0, y1 = min(y_ticks[0], min(ys)), max(y_ticks[-1], max(ys))
-    x1 = x1 if x1 > x0 else x0 + 1
     y1 = y1 if y1 > y0 else y0 + 1
 
     def px(x: float) -> float:

@@ -100,3 +100,12 @@ def test_report_renders_in_chromium_to_a_non_blank_page(run_dir, tmp_path):
     empty = tmp_path / "empty.html"
     empty.write_text("<!DOCTYPE html><html><body></body></html>")
     assert summarize_pixels(screenshot(empty, tmp_path / "empty.png", width=800, height=600, trim=False)).blank
+
+
+def test_training_chart_ticks_and_single_epoch():
+    from harness.report_svg import Series, line_chart, nice_ticks
+
+    assert nice_ticks(1, 5) == [1, 2, 3, 4, 5]
+    assert nice_ticks(0.13, 0.92) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    svg = line_chart([Series("train loss", [(1.0, 5.0)]), Series("validation loss", [(1.0, 4.2)])], "epoch", "loss")
+    assert svg.count("<circle") == 2 and 'cx="300.0"' in svg  # a single epoch sits mid-plot, not at the edge
