@@ -132,3 +132,13 @@ def test_markdown_output(runs, tmp_path):
     assert main(["compare", str(a), str(b), "--bootstrap", "50", "--markdown", str(md)]) == 0
     text = md.read_text()
     assert "| `explain.object_top5_rate` |" in text and "Word-cloud overlap" in text
+
+
+def test_verdict_respects_direction():
+    from harness.compare import verdict
+
+    assert verdict(-0.1, -0.15, -0.05, True) == "regression"
+    assert verdict(-0.1, -0.15, -0.05, False) == "improvement"  # e.g. a lower keep rate on only_bg_t
+    assert verdict(0.1, 0.05, 0.15, False) == "regression"
+    assert verdict(0.02, -0.01, 0.05, True) == "within noise"
+    assert verdict(0.1, 0.05, 0.15, None) == "changed"
