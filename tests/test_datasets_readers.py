@@ -407,3 +407,15 @@ def test_image_folder_problems(tmp_path):
 def test_dataset_error_is_a_user_error():
     # The CLI prints TExplainError messages instead of a traceback.
     assert issubclass(DatasetError, TExplainError)
+
+
+def test_broken_scene_file_of_a_world(tmp_path):
+    root = _bg_tree(tmp_path)
+    (root / "scenes_val.jsonl").write_text('{"stem": "a", "background": "water"}\n{"stem": "a"}\n[1, 2]\n{oops\n')
+    with pytest.raises(DatasetError) as info:
+        read_backgrounds_challenge(root)
+    message = str(info.value)
+    scenes = root / "scenes_val.jsonl"
+    assert f"{scenes} (line 2): duplicate stem 'a'. Fix: rebuild the world with `texplain world ...`" in message
+    assert f"{scenes} (line 3): a scene record must be a JSON object with a 'stem' field" in message
+    assert f"{scenes} (line 4): not valid JSON" in message

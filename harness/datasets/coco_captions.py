@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.datasets.image_folder import verify_decodable
+from harness.datasets.json_lines import iter_json_lines
 from harness.datasets.problems import ProblemLog
 from harness.datasets.scene_records import read_scene_records
 
@@ -122,23 +123,15 @@ def parse_captions_jsonl(path: Path, log: ProblemLog) -> list[tuple[int, str, st
         log.fatal(path, "caption file not found", 'pass a JSON-lines file of {"image": path, "caption": text} objects')
     rows = []
     fix = 'write each line as {"image": "<path>", "caption": "<text>"}'
-    with open(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            where = f"line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                log.add(path, f"not valid JSON ({error.msg})", fix, where)
-                continue
-            if not isinstance(row, dict) or not isinstance(row.get("image"), str) or not isinstance(row.get("caption"), str):
-                log.add(path, "a line needs the text fields 'image' and 'caption'", fix, where)
-                continue
-            if not row["caption"].strip() or not row["image"].strip():
-                log.add(path, "empty 'image' or 'caption'", fix, where)
-                continue
-            rows.append((number, row["image"], row["caption"].strip()))
+    for number, row in iter_json_lines(path, log, fix):
+        where = f"line {number}"
+        if not isinstance(row, dict) or not isinstance(row.get("image"), str) or not isinstance(row.get("caption"), str):
+            log.add(path, "a line needs the text fields 'image' and 'caption'", fix, where)
+            continue
+        if not row["caption"].strip() or not row["image"].strip():
+            log.add(path, "empty 'image' or 'caption'", fix, where)
+            continue
+        rows.append((number, row["image"], row["caption"].strip()))
     if not rows and not log.problems:
         log.fatal(path, "no captions in the file", fix)
     return rows

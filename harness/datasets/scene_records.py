@@ -6,10 +6,10 @@ score an explanation against the truth (DESIGN.md section 6). Readers return Non
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from harness.datasets.json_lines import iter_json_lines
 from harness.datasets.problems import ProblemLog
 
 
@@ -20,22 +20,13 @@ def read_scene_records(path: Path, key: str, log: ProblemLog) -> dict[str, dict[
         return None
     fix = "rebuild the world with `texplain world ...` (this file is written by the world generator)"
     records: dict[str, dict[str, Any]] = {}
-    with open(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            where = f"line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                log.add(path, f"not valid JSON ({error.msg})", fix, where)
-                continue
-            if not isinstance(record, dict) or key not in record:
-                log.add(path, f"a scene record must be a JSON object with a '{key}' field", fix, where)
-                continue
-            name = str(record[key])
-            if name in records:
-                log.add(path, f"duplicate {key} '{name}'", fix, where)
-                continue
-            records[name] = record
+    for number, record in iter_json_lines(path, log, fix):
+        if not isinstance(record, dict) or key not in record:
+            log.add(path, f"a scene record must be a JSON object with a '{key}' field", fix, f"line {number}")
+            continue
+        name = str(record[key])
+        if name in records:
+            log.add(path, f"duplicate {key} '{name}'", fix, f"line {number}")
+            continue
+        records[name] = record
     return records
