@@ -124,7 +124,10 @@ class FrozenDecoder(ABC):
         return self._ends_in_space
 
     def select_rows(self, cache: Any, rows: torch.Tensor) -> Any:
-        """Keep only the given batch rows of a cache (finished sentences leave the batch)."""
+        """Keep (or repeat) the given batch rows of a cache: finished sentences leave the batch, and a
+        prefix run once per image is expanded to that image's rows."""
+        if cache is None:  # decoders without a cache (test doubles)
+            return None
         cache.reorder_cache(rows.to(self.device))
         return cache
 

@@ -48,3 +48,14 @@ class PrefixLMDecoder(FrozenDecoder):
     def extend(self, cache: Any, token_ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         out = self.model(input_ids=token_ids[:, None], past_key_values=cache, use_cache=True)
         return out.logits[:, -1], out.past_key_values
+
+    def static_weights(self, dtype: torch.dtype):
+        """The weights rearranged for the sampler's static-cache engine (decoders/static_llama.py), built
+        once per dtype and kept: fused projections cost a copy of the model's matrices."""
+        from texplain.decoders.static_llama import StaticLlamaWeights
+
+        cached = getattr(self, "_static_weights", None)
+        if cached is None or cached.dtype != dtype:
+            with torch.no_grad():
+                self._static_weights = StaticLlamaWeights(self.model, dtype)
+        return self._static_weights

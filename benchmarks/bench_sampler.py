@@ -1,0 +1,168 @@
+"""Benchmark: our nucleus sampler (texplain/sampling.py) against transformers' ``generate`` on the same model.
+
+Same model (the packaged SmolLM2-135M), same soft prefix (10 embeddings per image), same top-p (0.95,
+top-k off), same temperature, same number of sentences, and the same number of tokens per sentence:
+``generate`` gets ``min_new_tokens = max_new_tokens =`` the mean token count of our sentences in the
+same configuration (our sentences stop at 20-30 words, generate's at a token count), so sentences/s
+compare per-sentence work fairly; tokens/s are reported too.
+
+Runs alternate (ours, generate, ours, generate, ...) in one process and the median of ``--repeats`` runs
+is taken, because the machine is shared and timings drift; the ratio is of medians from the same run.
+The load average is recorded with every figure.
+
+Achieved GFLOP/s = 2 * P * T / seconds, with P the parameters used in matmuls (all 134.5M of SmolLM2:
+the tied embedding matrix counts once, as the output layer) and T the token positions run through the
+model (prefix positions + one per generated token and row, free slots included for ours; for generate,
+every returned sequence runs the prefix and ``max_new_tokens`` positions). Attention score FLOPs are
+left out (under 3% here). The share is against a matmul peak measured in the same process (the best of
+several (1024 x 1024) @ (1024 x 1024) products, per dtype).
+
+Usage: .venv/bin/python benchmarks/bench_sampler.py [--sizes 100x1,100x8,1000x1] [--repeats 3] [--precisions fp32,bf16]
+Writes results/benchmarks/sampler-<date>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from texplain.decoders import load_decoder
+from texplain.sampling import SamplingConfig, sample_sentences_batch
+
+PREFIX_TEXTS = [
+    "A photo of a small red boat floating on calm blue water.",
+    "A brown dog is running on green grass in a sunny park.",
+    "A yellow car is parked on a road next to tall trees.",
+    "A bird with white feathers stands on sand near the sea.",
+    "A house covered in snow under a grey winter sky.",
+    "A green frog sits on a leaf in a forest after rain.",
+    "Two people ride bicycles along a street in the city.",
+    "A bowl of fruit on a wooden table in a bright kitchen.",
+]
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 1024, repeats: int = 7) -> float:
+    """Best GFLOP/s of a square matmul: the machine's attainable peak right now, for this dtype."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def prefixes(decoder, num_images: int, length: int = 10) -> torch.Tensor:
+    """(B, length, d) soft prefixes: the token embeddings of a caption per image (a stand-in translator output)."""
+    table = decoder.model.get_input_embeddings().weight
+    rows = []
+    for i in range(num_images):
+        ids = decoder.tokenizer(PREFIX_TEXTS[i % len(PREFIX_TEXTS)])["input_ids"][:length]
+        rows.append(table[ids].detach().clone())
+    return torch.stack(rows)
+
+
+def run_ours(decoder, conds, config, precision: str) -> dict:
+    stats: dict = {}
+    seeds = list(range(1, conds.shape[0] + 1))
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = sample_sentences_batch(decoder, conds, seeds, config, stats=stats)
+    seconds = time.perf_counter() - start
+    sentences = sum(len(x) for x in out)
+    return {"seconds": seconds, "sentences": sentences, "positions": stats["prefix_tokens"] + stats["row_steps"],
+            "tokens_per_sentence": stats["sampled_tokens"] / sentences, "out": out}
+
+
+def run_generate(decoder, conds, num_sentences: int, batch: int, new_tokens: int, config, precision: str) -> dict:
+    model = decoder.model
+    positions = 0
+    start = time.perf_counter()
+    texts = []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        for image in range(conds.shape[0]):
+            torch.manual_seed(image)
+            for first in range(0, num_sentences, batch):
+                rows = min(batch, num_sentences - first)
+                ids = model.generate(
+                    inputs_embeds=conds[image : image + 1], do_sample=True, top_p=config.top_p, top_k=0,
+                    temperature=config.temperature, num_return_sequences=rows, min_new_tokens=new_tokens,
+                    max_new_tokens=new_tokens, pad_token_id=decoder.eos_token_id,
+                )
+                positions += rows * (conds.shape[1] + new_tokens)
+                texts.extend(decoder.tokenizer.batch_decode(ids, skip_special_tokens=True))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "sentences": len(texts), "positions": positions, "tokens_per_sentence": new_tokens}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100x1,100x8,1000x1", help="NxB: sentences per image x images")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=256, help="rows per forward pass, ours and generate's")
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--generate-images", type=int, default=0, help="cap on images for generate (0: same as ours); sentences/s stay per sentence")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out", default="results/benchmarks")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    decoder = load_decoder("prefix", "packaged:smollm2-135m", torch.device("cpu"))
+    params = sum(p.numel() for p in decoder.model.parameters())  # tied weights count once
+    rows = []
+    for size in args.sizes.split(","):
+        num_sentences, num_images = (int(x) for x in size.split("x"))
+        conds = prefixes(decoder, num_images)
+        config = SamplingConfig(num_sentences=num_sentences, batch_size=args.batch)
+        for precision in args.precisions.split(","):
+            peak = matmul_peak(torch.bfloat16 if precision == "bf16" else torch.float32)
+            # Warm-up (weights rearranged once, allocator), and the token count generate must match.
+            warm = run_ours(decoder, conds[:1], dataclasses.replace(config, num_sentences=min(num_sentences, 64)), precision)
+            new_tokens = max(1, round(warm["tokens_per_sentence"]))
+            gen_images = conds[: args.generate_images] if args.generate_images else conds
+            ours, theirs = [], []
+            for repeat in range(args.repeats):
+                ours.append(run_ours(decoder, conds, config, precision))
+                theirs.append(run_generate(decoder, gen_images, num_sentences, args.batch, new_tokens, config, precision))
+                print(f"  {size} {precision} run {repeat}: ours {ours[-1]['sentences'] / ours[-1]['seconds']:.2f} sent/s, "
+                      f"generate {theirs[-1]['sentences'] / theirs[-1]['seconds']:.2f} sent/s, load {os.getloadavg()[0]:.2f}", flush=True)
+            row = {"N": num_sentences, "images": num_images, "generate_images": gen_images.shape[0], "precision": precision,
+                   "batch": args.batch, "generate_new_tokens": new_tokens, "matmul_peak_gflops": peak, "loadavg": os.getloadavg()}
+            for name, runs in (("ours", ours), ("generate", theirs)):
+                rates = [r["sentences"] / r["seconds"] for r in runs]
+                gflops = [2 * params * r["positions"] / r["seconds"] / 1e9 for r in runs]
+                row[name] = {"sentences_per_s": rates, "median_sentences_per_s": statistics.median(rates),
+                             "tokens_per_sentence": statistics.mean(r["tokens_per_sentence"] for r in runs),
+                             "median_gflops": statistics.median(gflops), "share_of_peak": statistics.median(gflops) / peak}
+            row["ratio"] = row["ours"]["median_sentences_per_s"] / row["generate"]["median_sentences_per_s"]
+            rows.append(row)
+    header = f"{'N x B':>9} {'prec':>5} {'ours s/s':>9} {'gen s/s':>8} {'ratio':>6} {'ours GF/s':>9} {'%peak':>6} {'gen GF/s':>8} {'%peak':>6} {'peak':>6} {'tok/sent':>8} {'load':>5}"
+    print(header)
+    for r in rows:
+        print(f"{r['N']:>5} x {r['images']:<1} {r['precision']:>5} {r['ours']['median_sentences_per_s']:>9.2f} {r['generate']['median_sentences_per_s']:>8.2f} "
+              f"{r['ratio']:>6.2f} {r['ours']['median_gflops']:>9.1f} {100 * r['ours']['share_of_peak']:>5.0f}% {r['generate']['median_gflops']:>8.1f} "
+              f"{100 * r['generate']['share_of_peak']:>5.0f}% {r['matmul_peak_gflops']:>6.0f} {r['ours']['tokens_per_sentence']:>8.1f} {r['loadavg'][0]:>5.2f}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    meta = {"date": stamp, "torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(), "params": params, "args": vars(args),
+            "gflops_formula": "2 * params * token positions run through the LM / seconds (attention scores excluded)"}
+    path = out / f"sampler-{stamp}.json"
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
