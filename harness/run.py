@@ -386,6 +386,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "models": {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"},
         },
     )
+    write_json(run_dir / "stages.json", stages.entries)  # before the report, which shows it
     with timed_stage(stages, None, "report"):
         write_report(run_dir.path)
     write_json(run_dir / "stages.json", stages.entries)

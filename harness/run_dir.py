@@ -25,6 +25,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "w") as stream:
         stream.write(text)
+    # mkstemp creates the file 0600; results are meant to be read by others (the umask still applies).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
     os.replace(temp, path)
 
 

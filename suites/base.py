@@ -76,7 +76,7 @@ class Suite:
             "version": self.version,
             "metrics": metrics,
             "higher_is_better": {k: v for k, v in self.higher_is_better.items() if k in metrics},
-            "definitions": {k: v for k, v in self.definitions.items() if k in metrics},
+            "definitions": _definitions_for(metrics, self.definitions),
             "paper": self.paper,
             "stand_in": self.stand_in(context),
             "details": details,
@@ -85,3 +85,17 @@ class Suite:
         }
         write_json(out_dir / "metrics.json", summary)
         return summary
+
+
+def _definitions_for(metrics: dict, definitions: dict[str, str]) -> dict[str, str]:
+    """The definition of each metric; a template such as 'acc.<variation>' defines every 'acc.X'."""
+    import fnmatch
+    import re
+
+    result = {}
+    for name in metrics:
+        for pattern, text in definitions.items():
+            if fnmatch.fnmatchcase(name, re.sub(r"<[^>]+>", "*", pattern)):
+                result[name] = text
+                break
+    return result

@@ -152,7 +152,7 @@ class OnlyBGSuite(Suite):
             with context.workers.main_first():  # one process renders, the others find it done
                 make_backgrounds_world(spec, root, progress=context.progress)
             datasets[name] = (read_backgrounds_challenge(root, split="val"), read_backgrounds_challenge(root, split="train"))
-        planted = {c: backgrounds[i % len(backgrounds)] for i, c in enumerate(classes)}
+        planted = {c: spec.preferred_background(c) for c in classes}
         return datasets, planted
 
     def _features(self, context, items):

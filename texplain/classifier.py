@@ -19,6 +19,8 @@ The model is frozen: eval mode, ``requires_grad=False`` on every parameter.
 
 from __future__ import annotations
 
+import functools
+
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +202,13 @@ class FrozenClassifier:
     def class_name(self, index: int) -> str:
         """Human-readable ImageNet class name when the model has 1000 classes, else the index."""
         if self.num_classes == 1000:
-            from timm.data import ImageNetInfo
-
-            return ImageNetInfo().index_to_description(index)
+            return _imagenet_info().index_to_description(index)
         return str(index)
+
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_info():
+    # Building ImageNetInfo reads timm's class files (~30 ms): once per process, not once per name.
+    from timm.data import ImageNetInfo
+
+    return ImageNetInfo()
