@@ -41,7 +41,7 @@ from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.device import autocast, resolve_device, resolve_precision
 from texplain.feature_cache import FeatureCache
 from texplain.parallel import Workers, single_process
-from texplain.sampling import SamplingConfig, image_seed, sample_sentences
+from texplain.sampling import SamplingConfig, image_seed, sample_sentences_batch
 from texplain.training import train_translator
 from texplain.translators import TranslatorShape, build_translator
 from texplain.translators.base import Translator
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 # Raised whenever a code change can move a stage's outputs (they enter the stage keys).
 TRANSLATOR_STAGE_VERSION = 1
-EXPLAIN_STAGE_VERSION = 1
+EXPLAIN_STAGE_VERSION = 2  # 2: static-cache sampler engine (float rounding differs from 1)
 WORDS_STAGE_VERSION = 1
 
 METRIC_DEFINITIONS = {
@@ -98,15 +98,23 @@ def explain_images(
     todo = [i for i, image_id in enumerate(image_ids) if image_id not in done and i in own]
     if workers.size > 1:
         samples_path = samples_path.with_name(f"{samples_path.stem}.rank{workers.rank}.jsonl")
-    for index in tqdm(todo, desc=f"{description} ({sampling.num_sentences} sentences/image)", unit="img", disable=not progress or not todo):
-        image_id = image_ids[index]
+    # Several images per sampler call keep its batch of rows full (a finished sentence's row takes the
+    # next sentence, of the same or the next image); results are appended after every call, so a kill
+    # loses at most one call's images.
+    per_call = max(1, min(16, (4 * sampling.batch_size) // sampling.num_sentences))
+    bar = tqdm(total=len(todo), desc=f"{description} ({sampling.num_sentences} sentences/image)", unit="img", disable=not progress or not todo)
+    for start in range(0, len(todo), per_call):
+        chunk = todo[start : start + per_call]
         with torch.no_grad():
-            conditioning = translator(tokens[index : index + 1].to(device))[0]  # (k, d)
-        seed = image_seed(run_seed, image_id)
+            conditionings = translator(tokens[chunk].to(device)).float()  # (B, k, d)
+        seeds = [image_seed(run_seed, image_ids[index]) for index in chunk]
         with autocast(device, precision):
-            sentences = sample_sentences(decoder, conditioning.float(), seed, sampling)
-        append_jsonl(samples_path, {"image_id": image_id, "seed": seed, "sentences": sentences})
-        done[image_id] = sentences
+            sentences = sample_sentences_batch(decoder, conditionings, seeds, sampling)
+        for index, seed, image_sentences in zip(chunk, seeds, sentences):
+            append_jsonl(samples_path, {"image_id": image_ids[index], "seed": seed, "sentences": image_sentences})
+            done[image_ids[index]] = image_sentences
+        bar.update(len(chunk))
+    bar.close()
     if workers.size > 1:
         for share in workers.gather({i: done[i] for i in (image_ids[j] for j in own) if i in done}):
             done.update(share)
@@ -323,7 +331,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     explain_stage = store.stage(
         "explain",
         EXPLAIN_STAGE_VERSION,
-        {"translator": translator_stage.key, "sampling": resolved["sampling"], "num_images": explain_count, "precision": config.explain.precision, "seed": config.seed},
+        {"translator": translator_stage.key, "sampling": sampling_key(config), "num_images": explain_count, "precision": config.explain.precision, "seed": config.seed},
     )
     with timed_stage(stages, explain_stage):
         sentences = context.explain([image.image_id for image in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
@@ -396,4 +404,12 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
 
 
 def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: RunConfig) -> dict:
-    return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": resolved["sampling"], "precision": config.explain.precision, "seed": config.seed}
+    return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": sampling_key(config), "precision": config.explain.precision, "seed": config.seed}
+
+
+def sampling_key(config: RunConfig) -> dict:
+    """The sampling settings that can change sentences: all but batch_size (an image's sentences do
+    not depend on the batch, tests/test_sampling.py), so a new batch size reuses finished samples."""
+    settings = dataclasses.asdict(config.sampling)
+    settings.pop("batch_size")
+    return settings
