@@ -97,6 +97,12 @@ class FrozenDecoder(ABC):
     def banned_token_ids(self) -> list[int]:
         """Special tokens other than EOS: never sampled (chat markers, [MASK], [DEC]...)."""
         special = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        # Added tokens flagged special (SmolLM2's <repo_name>, <file_sep>, ...) are not in all_special_ids
+        # but vanish when decoded with skip_special_tokens: sampled, they would count as a word and leave
+        # an empty sentence.
+        for token_id, token in (getattr(self.tokenizer, "added_tokens_decoder", None) or {}).items():
+            if getattr(token, "special", False):
+                special.add(int(token_id))
         special.discard(self.eos_token_id)
         return sorted(i for i in special if 0 <= i < self.vocab_size)
 
@@ -104,12 +110,28 @@ class FrozenDecoder(ABC):
         tokens = self.tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))
         return [t if isinstance(t, str) else "" for t in tokens]
 
+    def _token_texts(self) -> list[str]:
+        """The text each token stands for. Byte-level BPE spells bytes as printable stand-ins ('Ġ' for a
+        space, 'Ċ' for a newline, and 'Ċ'.isalnum() is True), so those are mapped back to bytes first."""
+        strings = self._token_strings()
+        if not any(t.startswith("Ġ") for t in strings):
+            return [t.replace("▁", " ") for t in strings]
+        byte_of = _byte_level_alphabet()
+        texts = []
+        for t in strings:
+            if all(c in byte_of for c in t):
+                # A token may hold part of a multi-byte character; that part is not a letter.
+                texts.append(bytes(byte_of[c] for c in t).decode("utf-8", errors="replace"))
+            else:
+                texts.append(t)  # added tokens are stored as plain text
+        return texts
+
     def has_word_char_mask(self) -> torch.Tensor:
-        """(V,) bool: the token contains a letter or digit (and is not special)."""
+        """(V,) bool: the token's text contains a letter or digit (and the token is not special)."""
         if self._has_word_char is None:
             special = set(self.banned_token_ids()) | {self.eos_token_id}
             self._has_word_char = torch.tensor(
-                [any(c.isalnum() for c in t) and i not in special for i, t in enumerate(self._token_strings())], dtype=torch.bool
+                [any(c.isalnum() for c in t) and i not in special for i, t in enumerate(self._token_texts())], dtype=torch.bool
             )
         return self._has_word_char
 
@@ -161,3 +183,17 @@ class FrozenDecoder(ABC):
             "vocab_size": self.vocab_size,
             "weights_hash": self._weights_hash,
         }
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """Character -> byte of GPT-2-style byte-level BPE: bytes that print as themselves ('!'..'~',
+    '¡'..'¬', '®'..'ÿ') keep their code point; the other 68 are spelled by code points 256, 257, ...
+    in byte order (so a space is 'Ġ' = 256 + 32 and a newline 'Ċ' = 256 + 10)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    alphabet = {chr(b): b for b in printable}
+    spelled = 0
+    for byte in range(256):
+        if byte not in printable:
+            alphabet[chr(256 + spelled)] = byte
+            spelled += 1
+    return alphabet

@@ -1,0 +1,76 @@
+"""Scale-out: the main job launched as 2 CPU processes with Accelerate (gloo) gives the same sentences and
+word counts as one process with the same seed, and trains a translator data-parallel (texplain/parallel.py)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_config
+from harness.run import run
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "world.num_images=30", "world.image_size=64", "explain.num_images=5", "explain.num_val=4",
+    "explain.single_image_clouds=1", "train.epochs=1", "train.batch_size=8", "train.warmup_steps=2",
+    "sampling.num_sentences=3", "sampling.min_words=3", "sampling.max_words=6", "sampling.batch_size=3",
+    "translator.options={hidden_dim: 64, num_layers: 3}",
+    "suites.only_bg.num_classes=2", "suites.only_bg.val_per_class=2", "suites.only_bg.original_per_class=1",
+    "suites.only_bg.train_per_class=6", "suites.only_bg.image_size=64",
+]
+
+
+def _launch(overrides: list[str], out: Path) -> subprocess.CompletedProcess:
+    accelerate = Path(sys.executable).parent / "accelerate"
+    # --multi_gpu on a machine without CUDA is Accelerate's MULTI_CPU launch (torch.distributed, gloo).
+    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli", "run", "--config", "quickstart",
+               "--out", str(out), "--quiet"]
+    for assignment in overrides:
+        command += ["--set", assignment]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+
+
+def _word_counts(path: Path) -> dict:
+    rows = [json.loads(line) for line in (path / "records.jsonl").read_text().splitlines()]
+    suite = [json.loads(line) for line in (path / "suites/only_bg/records.jsonl").read_text().splitlines()]
+    return {
+        "main": {r["image_id"]: r["word_stats"] for r in rows},
+        "only_bg": {r["image_id"]: (r.get("words_only_bg_t"), r.get("words_original")) for r in suite},
+    }
+
+
+def test_two_processes_give_the_word_counts_of_one(tmp_path):
+    config = load_config("quickstart", TINY)
+    single = run(config, tmp_path / "single", progress=False)
+
+    # The same trained translator (its finished stage), sampled by 2 processes.
+    parallel_out = tmp_path / "parallel"
+    for stage in (tmp_path / "single" / ".stages").glob("translator-*"):
+        shutil.copytree(stage, parallel_out / ".stages" / stage.name)
+    result = _launch(TINY, parallel_out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parallel = parallel_out / single.name
+    stages = json.loads((parallel / "stages.json").read_text())
+    assert stages["translator"]["status"] == "reused" and stages["explain"]["status"] == "ran"
+    assert (parallel / "samples.jsonl").read_text() == (single / "samples.jsonl").read_text()
+    assert _word_counts(parallel) == _word_counts(single)
+    # Each process wrote its share of the sentences.
+    parts = sorted(p.name for p in (parallel_out / ".stages").glob("explain-*/samples.rank*.jsonl"))
+    assert parts == ["samples.rank0.jsonl", "samples.rank1.jsonl"]
+
+
+def test_two_processes_train_the_translator_data_parallel(tmp_path):
+    result = _launch(TINY + ["train.epochs=2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (path,) = [p for p in tmp_path.iterdir() if p.name.startswith("quickstart-")]
+    history = json.loads((path / "metrics.json").read_text())["training"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["val_loss"] < history[0]["val_loss"]
+    assert (path / "translator.pt").exists() and (path / "done").exists()
