@@ -106,7 +106,9 @@ def explain_images(
     for start in range(0, len(todo), per_call):
         chunk = todo[start : start + per_call]
         with torch.no_grad():
-            conditionings = translator(tokens[chunk].to(device)).float()  # (B, k, d)
+            # One image at a time: a matmul's rounding can depend on its batch size, and an image's
+            # sentences must not depend on which images share its call (or its process).
+            conditionings = torch.cat([translator(tokens[i : i + 1].to(device)) for i in chunk]).float()  # (B, k, d)
         seeds = [image_seed(run_seed, image_ids[index]) for index in chunk]
         with autocast(device, precision):
             sentences = sample_sentences_batch(decoder, conditionings, seeds, sampling)
