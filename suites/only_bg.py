@@ -71,6 +71,12 @@ def linear_probe(pooled: torch.Tensor, labels: np.ndarray, seed: int):
     return probe
 
 
+def class_word(folder_name: str) -> str:
+    """The word a class folder stands for: the release names IN-9's folders '00_dog' ... '08_fish'."""
+    prefix, _, rest = folder_name.partition("_")
+    return rest if prefix.isdigit() and rest else folder_name
+
+
 def shortcut_words(
     kept: dict[str, list[WordStats]], all_by_class: dict[str, list[WordStats]], top: int = 10
 ) -> dict[str, list[tuple[str, float]]]:
@@ -107,6 +113,10 @@ class OnlyBGSuite(Suite):
         "recall_at_k.balanced": "the same for the classifier trained on balanced data",
         "recall_at_k.difference": "recall_at_k.shortcut - recall_at_k.balanced; a faithful explanation makes it clearly positive",
         "balanced.keep_rate": "keep rate of the balanced classifier",
+        "balanced.kept": "kept share of the balanced classifier",
+        "balanced.bg_gap": "BG-gap of the balanced classifier",
+        "num_images": "val images scored (every variation present)",
+        "num_explained_only_bg_t": "only_bg_t images explained (the shortcut words come from these)",
         "balanced.acc.<variation>": "accuracy of the balanced classifier on that variation",
     }
     paper = {
@@ -327,7 +337,7 @@ class OnlyBGSuite(Suite):
             for name, stats in sorted(by_class.items()):
                 frequencies = dict(merge_stats(stats).top_k(50))
                 filename = f"cloud_{variation}_{name}.png"
-                render_wordcloud(frequencies, {name}, out_dir / filename, seed=context.config.seed)
+                render_wordcloud(frequencies, {class_word(name)}, out_dir / filename, seed=context.config.seed)
                 figures.append(filename)
         return details, figures
 

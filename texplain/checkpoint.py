@@ -28,6 +28,10 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
     torch.save(obj, temp)
+    # mkstemp creates the file 0600; a checkpoint is meant to be shared (the umask still applies).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
     os.replace(temp, path)
 
 
