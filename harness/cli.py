@@ -34,7 +34,11 @@ def _run(args) -> int:
     print(f"run directory: {path}")
     for key, value in sorted(metrics["metrics"].items()):
         print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
+    for suite, values in sorted(metrics.get("suites", {}).items()):
+        headline = {k: v for k, v in values.items() if k.startswith(("recall_at_k", "keep_rate", "acc.original", "acc.only_bg_t", "bg_gap"))}
+        print(f"  suite {suite}: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(headline.items())))
     print(f"  stage seconds: {metrics['stage_seconds']} (total {metrics['total_seconds']:.0f} s)")
+    print(f"  report: {path / 'report.html'}")
     return 0
 
 
