@@ -13,8 +13,9 @@ images name the background cues it keeps using? On any Background-Challenge-form
   ranked by how much more often they occur there (mean share of sentences) than in the explanations
   of the only_bg_t images of all other classes.
 
-A 1000-class ImageNet classifier is scored on IN-9 through the ImageNet -> IN-9 mapping file (an
-ImageNet class outside IN-9 counts as wrong), as in the Background Challenge's evaluation.
+A 1000-class ImageNet classifier is scored on IN-9 through the ImageNet -> IN-9 mapping file: the softmax
+mass of the ImageNet classes of each IN-9 class is summed and the largest of the nine is the prediction,
+as the release's README prescribes.
 
 On a synthetic world (dataset "synthetic") the truth is known, so the suite scores itself. It renders
 one world whose train split plants a class-background correlation (train_correlation, 0.95 as in
@@ -193,7 +194,11 @@ class OnlyBGSuite(Suite):
                     f"classifier has {num_logits} outputs but {self.config.in9_mapping} maps {mapping.shape[0]} ImageNet classes; "
                     "use a 1000-class ImageNet classifier or a mapping file for its label space"
                 )
-            return mapping[out.logits.argmax(dim=1).numpy()]
+            # The release's recipe: sum the softmax mass of the ImageNet classes mapped to each IN-9 class,
+            # then take the largest of the nine (classes mapped to -1 count for none).
+            probabilities = out.logits.float().softmax(dim=1).numpy()  # (N, 1000)
+            scores = np.stack([probabilities[:, mapping == c].sum(axis=1) for c in range(int(mapping.max()) + 1)], axis=1)  # (N, 9)
+            return scores.argmax(axis=1)
 
         return ScoringClassifier("classifier", predict, f"{context.config.models.classifier} (ImageNet-1k, mapped to IN-9 by {self.config.in9_mapping})")
 

@@ -142,3 +142,19 @@ def test_a_tree_without_only_bg_t_is_refused(tmp_path):
     suite = OnlyBGSuite(OnlyBGConfig())
     with pytest.raises(Exception, match="needs original and only_bg_t"):
         list(suite.evaluate(_FakeContext({}, tmp_path), val, [], None, tmp_path))
+
+
+def test_imagenet_predictions_are_mapped_to_in9_by_summed_probability():
+    mapping_file = Path(__file__).parent / "data" / "backgrounds_challenge" / "in_to_in9.json"
+    suite = OnlyBGSuite(OnlyBGConfig(dataset="/somewhere", in9_mapping=str(mapping_file)))
+    context = SimpleNamespace(config=SimpleNamespace(models=SimpleNamespace(classifier="fake")))
+    classifier = suite._imagenet_classifier(context, None)
+    logits = torch.full((2, 1000), -20.0)
+    logits[0, 151] = 5.0  # Chihuahua -> dog (IN-9 index 0)
+    # Image 1: the single most likely ImageNet class is a fish (tench, 0), but three dog classes together hold more mass.
+    logits[1, 0] = 5.0
+    logits[1, [151, 152, 153]] = 4.5
+    predicted = classifier.predict(SimpleNamespace(logits=logits))
+    assert predicted.tolist() == [0, 0]
+    with pytest.raises(Exception, match="maps 1000 ImageNet classes"):
+        classifier.predict(SimpleNamespace(logits=torch.zeros(1, 10)))
