@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -34,7 +35,7 @@ from texplain.registry import Registry
 SUITES: Registry[type["Suite"]] = Registry("suite")
 
 
-class Suite:
+class Suite(ABC):
     name: str = ""
     version: int = 1
     higher_is_better: dict[str, bool] = {}
@@ -48,13 +49,14 @@ class Suite:
         """The suite's settings, for its stage key."""
         return dataclasses.asdict(self.config)
 
+    @abstractmethod
     def run(self, context: Any, work_dir: Path) -> Iterator[dict]:
         """One record per image. `work_dir` is the suite's stage folder: partial state kept there
         (e.g. appended samples) survives a kill and is only ever read back under the same key."""
-        raise NotImplementedError
 
+    @abstractmethod
     def aggregate(self, records: list[dict]) -> dict[str, float]:
-        raise NotImplementedError
+        """The suite's metrics over the records of `run`."""
 
     def summarize(self, records: list[dict], context: Any, out_dir: Path) -> tuple[dict, list[str]]:
         """Optional: details for metrics.json (e.g. word lists) and figures written into out_dir."""

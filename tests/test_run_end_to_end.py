@@ -15,16 +15,11 @@ import torch
 from harness.config import load_config
 from harness.run import run
 
+from tiny_run import TINY_QUICKSTART
+
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "world.num_images=30", "world.image_size=64", "explain.num_images=3", "explain.num_val=4",
-    "explain.single_image_clouds=1", "train.epochs=1", "train.batch_size=8", "train.warmup_steps=2",
-    "sampling.num_sentences=3", "sampling.min_words=3", "sampling.max_words=6", "sampling.batch_size=3",
-    "translator.options={hidden_dim: 64, num_layers: 3}",
-    "suites.only_bg.num_classes=2", "suites.only_bg.val_per_class=2", "suites.only_bg.original_per_class=1",
-    "suites.only_bg.train_per_class=6", "suites.only_bg.image_size=64",
-]
+TINY = TINY_QUICKSTART
 
 
 def _stages(path: Path) -> dict:
