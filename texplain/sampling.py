@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from texplain.decoders.base import FrozenDecoder
+from texplain.nucleus_kernel import HAVE_NUMBA, sample_from_bf16_logits, sample_from_probabilities
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -164,7 +165,13 @@ def _sorted_candidates(probs: torch.Tensor, threshold: float) -> tuple[torch.Ten
 
 
 def sample_from_uniforms(
-    logits: torch.Tensor, uniforms: torch.Tensor, top_p: float, temperature: float = 1.0, fast_k: int = 1024, threshold: float = 1e-5
+    logits: torch.Tensor,
+    uniforms: torch.Tensor,
+    top_p: float,
+    temperature: float = 1.0,
+    fast_k: int = 1024,
+    threshold: float = 1e-5,
+    use_kernel: bool = True,
 ) -> torch.Tensor:
     """Token ids (B,) by inverting the nucleus CDF (tokens in descending probability) at uniforms (B,).
 
@@ -174,9 +181,23 @@ def sample_from_uniforms(
     with probability >= ``threshold``, when they hold that much mass, contain it; those rows sort only
     their candidates. Other rows (flat distributions, top_p = 1) are sorted in full. Both give the
     same nucleus in the same order. ``fast_k`` only bounds the candidate width (rows with more
-    candidates also take the full sort).
+    candidates also take the full sort). On a CPU with numba, ``texplain/nucleus_kernel.py`` does the
+    same per row in compiled code (``use_kernel=False`` forces the torch path, for tests).
     """
-    probs = torch.softmax(logits.float() / temperature, dim=-1)  # (B, V)
+    kernel = use_kernel and HAVE_NUMBA and logits.device.type == "cpu" and top_p < 1.0
+    if kernel and logits.dtype == torch.bfloat16 and temperature == 1.0:
+        # bf16 logits: softmax by table lookup inside the kernel (texplain/nucleus_kernel.py).
+        chosen = torch.from_numpy(sample_from_bf16_logits(logits.view(torch.uint16).numpy(), uniforms.double().numpy(), top_p))
+        overflow = chosen < 0  # logits beyond the kernel's range: the float32 path below
+        if bool(overflow.any()):
+            chosen[overflow] = sample_from_uniforms(logits[overflow].float(), uniforms[overflow], top_p, temperature, fast_k, threshold, use_kernel)
+        return chosen
+    # Dividing by 1.0 changes nothing but costs a pass over (B, V): skip it.
+    scaled = logits.float() if temperature == 1.0 else logits.float() / temperature
+    probs = torch.softmax(scaled, dim=-1)  # (B, V)
+    if kernel:
+        # The same tokens as the torch path below, bit for bit (tested), several times faster.
+        return torch.from_numpy(sample_from_probabilities(probs.numpy(), uniforms.double().numpy(), top_p))
     chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
     fast = torch.zeros(probs.shape[0], dtype=torch.bool, device=probs.device)
     if top_p < 1.0 and probs.shape[-1] > 1:
@@ -212,7 +233,9 @@ class _WordCounter:
 
         logits (R, V); words, chunk_has_word, steps: the rows' state (R,); seeds, indices: numpy (R,)."""
         config = self.config
-        logits = logits.float()
+        # bf16 logits stay bf16 (the kernel reads them directly); the edits below are in place.
+        if logits.dtype not in (torch.float32, torch.float64, torch.bfloat16):
+            logits = logits.float()
         if len(self.banned):
             logits[:, self.banned] = float("-inf")
         logits[words < config.min_words, self.eos] = float("-inf")

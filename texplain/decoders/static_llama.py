@@ -26,6 +26,8 @@ image's sentences do not depend on the batching). The math follows transformers'
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -67,6 +69,9 @@ class StaticLlamaWeights:
         self.num_kv_heads = int(getattr(config, "num_key_value_heads", None) or self.num_heads)
         self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.num_heads)
         self.scaling = self.head_dim**-0.5
+        # With a power-of-two scaling (head_dim 64, 256, ...) scaling the queries first rounds exactly as
+        # scaling the scores after; otherwise the scores are scaled, as transformers does.
+        self.exact_query_scaling = math.log2(self.scaling).is_integer()
         self.embed = inner.embed_tokens.weight  # (V, d), fp32: a lookup, no matmul
         self.final_norm = inner.norm.weight.float()
         self.final_eps = float(inner.norm.variance_epsilon)
@@ -99,7 +104,7 @@ class StaticLlamaSlots:
     """``rows`` decoding slots over a preallocated cache of ``prefix_len + max_tokens`` positions each.
 
     Usage: ``start(rows, prefix_keys, prefix_values)`` puts a new sentence in those slots (its prefix copied
-    in, length 0); ``step(token_ids)`` feeds one token to every slot and returns next-token logits;
+    in, length 0); ``step(token_ids)`` feeds one token to every slot and returns next-token logits (bf16 under bf16, else fp32);
     ``keep(rows)`` compacts the batch to the given slots (used when no sentences are left to refill).
     """
 
@@ -160,25 +165,31 @@ class StaticLlamaSlots:
         slot = torch.arange(rows, device=token_ids.device)  # (R,)
         position = self.prefix_len + self.lengths  # (R,)
         cos, sin = self.cos[position][:, None], self.sin[position][:, None]  # (R, 1, hd)
-        # A row sees its prefix and its own tokens up to and including this one; the rest of the width is masked.
-        hidden_mask = self.columns[None] > position[:, None]  # (R, W)
-        hidden_mask = hidden_mask[:, None, None]  # (R, 1, 1, W)
+        # A row sees its prefix and its own tokens up to and including this one; the rest of the width is
+        # masked by adding -inf (adding 0 or -inf is exact, so this equals a masked_fill, in one op fewer).
+        hidden = self.columns[None] > position[:, None]  # (R, W)
+        additive_mask = torch.zeros(hidden.shape, dtype=self.keys.dtype, device=hidden.device).masked_fill_(hidden, float("-inf"))
+        additive_mask = additive_mask[:, None, None]  # (R, 1, 1, W)
         x = F.embedding(token_ids, w.embed).float()  # (R, d)
         for index, layer in enumerate(w.layers):
             h = _rms_norm(x, layer["in_norm"], layer["in_eps"]).to(w.dtype)  # (R, d)
             qkv = F.linear(h, layer["qkv"], layer["qkv_bias"]).float()  # (R, (H+2Hkv)*hd)
-            q = qkv[:, : H * hd].view(rows, H, hd)
-            k = qkv[:, H * hd : (H + Hkv) * hd].view(rows, Hkv, hd)
+            # Rotary embeddings on queries and keys together (one set of ops for both).
+            qk = qkv[:, : (H + Hkv) * hd].view(rows, H + Hkv, hd)
+            qk = qk * cos + _rotate_half(qk) * sin  # (R, H+Hkv, hd)
+            q, k = qk[:, :H], qk[:, H:]
             v = qkv[:, (H + Hkv) * hd :].view(rows, Hkv, hd)
-            q = q * cos + _rotate_half(q) * sin  # (R, H, hd)
-            k = k * cos + _rotate_half(k) * sin  # (R, Hkv, hd)
             keys, values = self.keys[index], self.values[index]  # (R, Hkv, W, hd)
             keys[slot, :, position] = k.to(keys.dtype)
             values[slot, :, position] = v.to(values.dtype)
-            q = q.view(rows, Hkv, group, hd).to(keys.dtype)  # query heads grouped by their key/value head
-            scores = torch.matmul(q, keys.transpose(-1, -2)).float() * w.scaling  # (R, Hkv, G, W)
-            scores = scores.masked_fill(hidden_mask, float("-inf"))
-            attention = torch.softmax(scores, dim=-1).to(values.dtype)  # (R, Hkv, G, W)
+            if w.exact_query_scaling:
+                q = q * w.scaling  # a power of two: exact, and on (R, H, hd) rather than on the (R, H, W) scores
+            q = q.reshape(rows, Hkv, group, hd).to(keys.dtype)  # query heads grouped by their key/value head
+            scores = torch.matmul(q, keys.transpose(-1, -2))  # (R, Hkv, G, W)
+            if not w.exact_query_scaling:
+                scores = scores.float() * w.scaling
+            scores = scores + additive_mask
+            attention = torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype)  # (R, Hkv, G, W)
             context = torch.matmul(attention, values).reshape(rows, H * hd)  # (R, H*hd)
             x = x + F.linear(context.to(w.dtype), layer["o"], layer["o_bias"]).float()  # (R, d)
             h = _rms_norm(x, layer["post_norm"], layer["post_eps"]).to(w.dtype)
@@ -186,7 +197,10 @@ class StaticLlamaSlots:
             x = x + F.linear(layer["act"](gate) * up, layer["down"]).float()  # (R, d)
         self.lengths += 1
         h = _rms_norm(x, w.final_norm, w.final_eps).to(w.dtype)
-        return F.linear(h, w.lm_head).float()  # (R, V)
+        # bf16 logits stay bf16: the sampler's kernel reads them directly (a float32 copy of (R, V)
+        # costs ~10 ms a step at 256 rows); other dtypes come back as float32.
+        logits = F.linear(h, w.lm_head)  # (R, V)
+        return logits if logits.dtype == torch.bfloat16 else logits.float()
 
 
 @torch.inference_mode()
