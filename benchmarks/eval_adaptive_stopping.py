@@ -1,18 +1,29 @@
 """Adaptive stopping (texplain/adaptive_stopping.py) against fixed N on quickstart images.
 
-For each image, N = 1000 sentences are drawn once with the run's translator. Because adaptive stopping
-numbers its sentences as the fixed-N run does, its sentences are a prefix of those 1000: the stopping
-rule is replayed on growing prefixes (chunk by chunk) without sampling again. Reported per image:
-sentences used, the saving (1000 / used) and the Jaccard index of the top-10 document-frequency words
-against the N = 1000 top-10.
+For each image, 2N sentences are drawn once with the run's translator and kept in a samples file (so
+stopping rules can be replayed without sampling again):
 
-Usage: .venv/bin/python benchmarks/eval_adaptive_stopping.py --run runs/quickstart-<hash> --images 4 [--bf16]
-Writes results/benchmarks/adaptive-<date>.json.
+- sentences 0 .. N-1 are exactly the fixed-N run with the run's seed (the reference, "A");
+- sentences N .. 2N-1 are an independent second N-sentence run ("B").
+
+Because adaptive stopping numbers its sentences as the fixed-N run does, an adaptive run with the same
+seed draws a prefix of A: the rule is replayed on growing prefixes (chunk by chunk). Reported per image:
+
+- sentences used and the saving (N / used);
+- top-10 Jaccard of the adaptive words against A's top-10 (what a user sees: adaptive vs fixed N with
+  the same seed), and against B's top-10 (an independent fixed-N run, no shared sentences);
+- the noise floor: top-10 Jaccard between A and B, two fixed-N runs that differ only in their seed;
+- a baseline without a rule: the top-10 of A's first 100, 250, 500, 750 sentences against A's.
+
+Usage: .venv/bin/python benchmarks/eval_adaptive_stopping.py --run runs/quickstart-<hash> --world <world dir> \
+           --images 8 [--bf16] [--samples results/benchmarks/adaptive-samples.jsonl] [--agreements 0.8,0.9,0.95,0.98]
+Writes results/benchmarks/adaptive-<date>.json and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -21,73 +32,124 @@ from pathlib import Path
 
 import torch
 
-from texplain.adaptive_stopping import top_k_settled
-from texplain.checkpoint import load_translator, read_checkpoint
-from texplain.classifier import FrozenClassifier
-from texplain.decoders import load_decoder
-from texplain.feature_cache import FeatureCache
-from texplain.sampling import SamplingConfig, image_seed, sample_sentences
+from texplain.adaptive_stopping import stopping_point
+from texplain.sampling import SamplingConfig, image_seed, sample_sentences_batch
 from texplain.words import word_stats
 
 
-def replay(sentences: list[str], config: SamplingConfig) -> int:
-    """How many of these sentences adaptive stopping would have drawn (same rule as sample_until_stable)."""
-    previous, checks, n = None, 0, 0
-    while n < config.num_sentences:
-        n = min(n + config.stop_chunk, config.num_sentences)
-        checks += 1
-        settled, top = top_k_settled(sentences[:n], config.stop_top_k, config.stop_confidence, config.num_sentences)
-        if checks >= 2 and settled and top == previous:
-            return n
-        previous = top
-    return n
+def top10(sentences: list[str]) -> set[str]:
+    return {word for word, _ in word_stats(sentences).top_k(10)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def pick_images(world: Path, count: int) -> list[Path]:
+    """``count`` images spread over the world's classes (round-robin by class, in id order)."""
+    by_class: dict[str, list[str]] = {}
+    for line in (world / "scenes.jsonl").read_text().splitlines():
+        scene = json.loads(line)
+        by_class.setdefault(scene["object_class"], []).append(scene["image_id"])
+    picked: list[str] = []
+    while len(picked) < count and any(by_class.values()):
+        for ids in by_class.values():
+            if ids and len(picked) < count:
+                picked.append(ids.pop(0))
+    return [world / "images" / f"{image_id}.png" for image_id in picked]
+
+
+def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: bool, path: Path) -> list[dict]:
+    """2N sentences per image (see the module docstring), appended to ``path`` image by image (resumable)."""
+    from texplain.checkpoint import load_translator, read_checkpoint
+    from texplain.classifier import FrozenClassifier
+    from texplain.decoders import load_decoder
+    from texplain.feature_cache import FeatureCache
+
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            done[record["image"]] = record
+    images = pick_images(world, count)
+    todo = [image for image in images if image.stem not in done]
+    if todo:
+        seed = json.loads((run / "config.json").read_text())["seed"]
+        checkpoint = run / "translator.pt"
+        payload = read_checkpoint(checkpoint)
+        classifier = FrozenClassifier.from_spec(payload["classifier"]["spec"])
+        decoder = load_decoder(payload["decoder"]["kind"], payload["decoder"]["spec"])
+        identity = {**classifier.identity(), "feature_shape": list(classifier.feature_shape)}
+        translator, _ = load_translator(checkpoint, identity, decoder.identity())
+        translator.eval()
+        cache_root = Path(os.environ.get("TEXPLAIN_CACHE", Path.home() / ".cache/texplain"))
+        features = FeatureCache(cache_root / "features", classifier).extract(todo, progress=False)
+        config = SamplingConfig(num_sentences=2 * num_sentences, batch_size=256)
+        for index, image in enumerate(todo):
+            with torch.no_grad():
+                conditioning = translator(features.tokens[index : index + 1])  # (1, k, d)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                sentences = sample_sentences_batch(decoder, conditioning.float(), [image_seed(seed, image.stem)], config)[0]
+            record = {"image": image.stem, "seed": seed, "bf16": bf16, "sentences": sentences}
+            with path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            done[image.stem] = record
+            print(f"sampled {image.stem} ({index + 1}/{len(todo)})", flush=True)
+    return [done[image.stem] for image in images]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", default="runs/quickstart-76aa692b2e0d")
-    parser.add_argument("--world", default=str(Path.home() / ".cache/texplain/worlds/1d6d76ecce280b6a"))
-    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--run", required=True, help="a quickstart run directory (translator.pt, config.json)")
+    parser.add_argument("--world", required=True, help="the synthetic world the run explained (images/, scenes.jsonl)")
+    parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--num-sentences", type=int, default=1000)
-    parser.add_argument("--bf16", action="store_true", help="sample under bf16 autocast (faster; the words shift slightly)")
+    parser.add_argument("--bf16", action="store_true", help="sample under bf16 autocast (the quickstart's precision)")
+    parser.add_argument("--samples", default="results/benchmarks/adaptive-samples.jsonl", help="where the 2N sentences per image are kept")
+    parser.add_argument("--agreements", default="0.8,0.9,0.95,0.98", help="stop_agreement values to replay")
     parser.add_argument("--out", default="results/benchmarks")
     args = parser.parse_args()
-    run = Path(args.run)
-    seed = json.loads((run / "config.json").read_text())["seed"]
-    checkpoint = run / "translator.pt"
-    payload = read_checkpoint(checkpoint)
-    classifier = FrozenClassifier.from_spec(payload["classifier"]["spec"])
-    decoder = load_decoder(payload["decoder"]["kind"], payload["decoder"]["spec"])
-    identity = {**classifier.identity(), "feature_shape": list(classifier.feature_shape)}
-    translator, _ = load_translator(checkpoint, identity, decoder.identity())
-    translator.eval()
-    images = sorted((Path(args.world) / "images").glob("*.png"))[: args.images]
-    features = FeatureCache(Path.home() / ".cache/texplain/features", classifier).extract(images, progress=False)
-    fixed = SamplingConfig(num_sentences=args.num_sentences, batch_size=250)
-    adaptive = SamplingConfig(num_sentences=args.num_sentences, batch_size=250, stopping="adaptive")
-    rows = []
-    for index, image in enumerate(images):
-        with torch.no_grad():
-            conditioning = translator(features.tokens[index : index + 1])[0]  # (k, d)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            sentences = sample_sentences(decoder, conditioning.float(), image_seed(seed, image.stem), fixed)
-        used = replay(sentences, adaptive)
-        reference = {w for w, _ in word_stats(sentences).top_k(10)}
-        early = {w for w, _ in word_stats(sentences[:used]).top_k(10)}
-        jaccard = len(reference & early) / len(reference | early)
-        rows.append({"image": image.stem, "sentences": used, "saving": args.num_sentences / used, "top10_jaccard": jaccard,
-                     "top10_fixed": sorted(reference), "top10_adaptive": sorted(early)})
-        print(f"{image.stem}: stopped at {used} ({args.num_sentences / used:.1f}x fewer), top-10 Jaccard {jaccard:.2f}", flush=True)
-    summary = {"mean_sentences": statistics.mean(r["sentences"] for r in rows),
-               "saving_total": args.num_sentences * len(rows) / sum(r["sentences"] for r in rows),
-               "mean_top10_jaccard": statistics.mean(r["top10_jaccard"] for r in rows),
-               "min_top10_jaccard": min(r["top10_jaccard"] for r in rows)}
-    print(json.dumps(summary))
+    records = draw_samples(Path(args.run), Path(args.world), args.images, args.num_sentences, args.bf16, Path(args.samples))
+    n = args.num_sentences
+    summaries, all_rows = [], []
+    for agreement in (float(x) for x in args.agreements.split(",")):
+        adaptive = SamplingConfig(num_sentences=n, stopping="adaptive", stop_agreement=agreement)
+        rows = []
+        for record in records:
+            reference, independent = record["sentences"][:n], record["sentences"][n : 2 * n]
+            used = stopping_point(reference, adaptive, image_seed(record["seed"], record["image"]))
+            early = top10(reference[:used])
+            rows.append({
+                "stop_agreement": agreement, "image": record["image"], "sentences": used, "saving": n / used,
+                "jaccard_same_seed": jaccard(early, top10(reference)),
+                "jaccard_independent": jaccard(top10(independent[:used]), top10(reference)),
+                "jaccard_fixed_runs": jaccard(top10(independent), top10(reference)),
+                "top10_fixed": sorted(top10(reference)), "top10_adaptive": sorted(early),
+            })
+        summary = {
+            "stop_agreement": agreement, "images": len(rows),
+            "saving_total": n * len(rows) / sum(r["sentences"] for r in rows),
+            "mean_sentences": statistics.mean(r["sentences"] for r in rows),
+            **{f"mean_{key}": statistics.mean(r[key] for r in rows) for key in ("jaccard_same_seed", "jaccard_independent", "jaccard_fixed_runs")},
+            "min_jaccard_same_seed": min(r["jaccard_same_seed"] for r in rows),
+            "images_identical_top10": sum(r["jaccard_same_seed"] == 1.0 for r in rows),
+        }
+        print(f"stop_agreement {agreement}")
+        print(f"{'image':>12} {'used':>5} {'saving':>6} {'J same seed':>11} {'J indep.':>8} {'J fixed/fixed':>13}")
+        for r in rows:
+            print(f"{r['image']:>12} {r['sentences']:>5} {r['saving']:>5.1f}x {r['jaccard_same_seed']:>11.2f} {r['jaccard_independent']:>8.2f} {r['jaccard_fixed_runs']:>13.2f}")
+        print(json.dumps(summary), flush=True)
+        summaries.append(summary)
+        all_rows += rows
+    # Baseline: a fixed smaller n (the first n sentences) against the N-sentence top-10, no stopping rule.
+    fixed_curve = {m: statistics.mean(jaccard(top10(r["sentences"][:m]), top10(r["sentences"][:n])) for r in records)
+                   for m in (100, 250, 500, 750) if m < n}
+    print("fixed smaller n, mean top-10 Jaccard vs N:", {m: round(j, 3) for m, j in fixed_curve.items()})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = out / f"adaptive-{stamp}.json"
-    path.write_text(json.dumps({"args": vars(args), "config": adaptive.__dict__, "loadavg": os.getloadavg(), "summary": summary, "rows": rows}, indent=1))
+    path.write_text(json.dumps({"args": vars(args), "config": dataclasses.asdict(adaptive), "loadavg": os.getloadavg(), "summaries": summaries, "fixed_n_mean_jaccard": fixed_curve, "rows": all_rows}, indent=1))
     print(f"wrote {path}")
 
 

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 # Raised whenever a code change can move a stage's outputs (they enter the stage keys).
 TRANSLATOR_STAGE_VERSION = 1
-EXPLAIN_STAGE_VERSION = 2  # 2: static-cache sampler engine (float rounding differs from 1)
+EXPLAIN_STAGE_VERSION = 3  # 2: static-cache sampler engine (float rounding differs from 1); 3: bf16 logits sampled in float64 (nucleus_kernel)
 WORDS_STAGE_VERSION = 1
 
 METRIC_DEFINITIONS = {
@@ -406,7 +406,9 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
 
 
 def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: RunConfig) -> dict:
-    return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": sampling_key(config), "precision": config.explain.precision, "seed": config.seed}
+    # The suite samples its own explanations: the sampler's version is part of its key, as of explain's.
+    return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": sampling_key(config),
+            "sampler_version": EXPLAIN_STAGE_VERSION, "precision": config.explain.precision, "seed": config.seed}
 
 
 def sampling_key(config: RunConfig) -> dict:

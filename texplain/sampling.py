@@ -60,7 +60,7 @@ class SamplingConfig:
     stopping: str = "fixed"  # fixed: exactly num_sentences (paper parity); adaptive: texplain/adaptive_stopping.py
     stop_top_k: int = 10  # adaptive: the top-k word set that must be stable
     stop_chunk: int = 50  # adaptive: sentences drawn between two checks
-    stop_confidence: float = 0.95  # adaptive: confidence of the bound on word document frequencies
+    stop_agreement: float = 0.9  # adaptive: predicted top-k Jaccard with the fixed-N result needed to stop
 
     def __post_init__(self):
         if not 0.0 < self.top_p <= 1.0:
@@ -75,8 +75,8 @@ class SamplingConfig:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got '{self.engine}'")
         if self.stopping not in STOPPING:
             raise ValueError(f"stopping must be one of {', '.join(STOPPING)}, got '{self.stopping}'")
-        if self.stop_top_k < 1 or self.stop_chunk < 1 or not 0.0 < self.stop_confidence < 1.0:
-            raise ValueError("need stop_top_k >= 1, stop_chunk >= 1 and 0 < stop_confidence < 1")
+        if self.stop_top_k < 1 or self.stop_chunk < 1 or not 0.0 < self.stop_agreement <= 1.0:
+            raise ValueError("need stop_top_k >= 1, stop_chunk >= 1 and 0 < stop_agreement <= 1")
 
     @property
     def max_tokens(self) -> int:
@@ -296,7 +296,7 @@ def sample_sentences_batch(
     if config.stopping == "adaptive":
         from texplain.adaptive_stopping import sample_until_stable
 
-        return [sample_until_stable(decoder, conditionings[b], seeds[b], config)[0] for b in range(len(seeds))]
+        return sample_until_stable(decoder, conditionings, list(seeds), config)[0]
     engine = resolve_engine(decoder, config)
     conditionings = conditionings.to(decoder.device)
     with torch.inference_mode():
