@@ -17,7 +17,7 @@ every returned sequence runs the prefix and ``max_new_tokens`` positions). Atten
 left out (under 3% here). The share is against a matmul peak measured in the same process (the best of
 several (1024 x 1024) @ (1024 x 1024) products, per dtype).
 
-Usage: .venv/bin/python benchmarks/bench_sampler.py [--sizes 100x1,100x8,1000x1] [--repeats 3] [--precisions fp32,bf16]
+Usage: .venv/bin/python benchmarks/bench_sampler.py [--sizes 100x1,100x8,1000x1] [--repeats 3] [--precisions fp32,bf16] [--profile]
 Writes results/benchmarks/sampler-<date>.json and prints a table.
 """
 
@@ -82,7 +82,9 @@ def run_ours(decoder, conds, config, precision: str) -> dict:
     seconds = time.perf_counter() - start
     sentences = sum(len(x) for x in out)
     return {"seconds": seconds, "sentences": sentences, "positions": stats["prefix_tokens"] + stats["row_steps"],
-            "tokens_per_sentence": stats["sampled_tokens"] / sentences, "out": out}
+            "tokens_per_sentence": stats["sampled_tokens"] / sentences, "out": out,
+            # Where the time goes: decode steps, token choice (nucleus kernel + length rules), the rest (prefix, bookkeeping).
+            "share_forward": stats.get("seconds_forward", 0.0) / seconds, "share_choosing": stats.get("seconds_choosing", 0.0) / seconds}
 
 
 def run_generate(decoder, conds, num_sentences: int, batch: int, new_tokens: int, config, precision: str) -> dict:
@@ -106,6 +108,27 @@ def run_generate(decoder, conds, num_sentences: int, batch: int, new_tokens: int
     return {"seconds": seconds, "sentences": len(texts), "positions": positions, "tokens_per_sentence": new_tokens}
 
 
+def op_profile(decoder, batch: int) -> dict:
+    """Operator time of one bf16 run (N = 256, 1 image) under torch.profiler, by kind of work: the linear
+    layers (mm, LM head included), attention (bmm and its softmax), and everything else. The nucleus
+    kernel runs in numba, outside torch's operators; its share of wall time is the table's 'choose'."""
+    conds = prefixes(decoder, 1)
+    config = SamplingConfig(num_sentences=256, batch_size=batch)
+    with torch.profiler.profile() as prof:
+        run_ours(decoder, conds, config, "bf16")
+    totals = {"linear layers (mm)": 0.0, "attention (bmm, softmax)": 0.0, "other operators": 0.0}
+    for event in prof.key_averages():
+        name = event.key
+        if name == "aten::mm":
+            totals["linear layers (mm)"] += event.self_cpu_time_total
+        elif name in ("aten::bmm", "aten::_softmax"):
+            totals["attention (bmm, softmax)"] += event.self_cpu_time_total
+        elif name.startswith("aten::"):
+            totals["other operators"] += event.self_cpu_time_total
+    whole = sum(totals.values())
+    return {key: value / whole for key, value in totals.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100x1,100x8,1000x1", help="NxB: sentences per image x images")
@@ -114,6 +137,7 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--generate-images", type=int, default=0, help="cap on images for generate (0: same as ours); sentences/s stay per sentence")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="also profile one bf16 run by kind of operator")
     parser.add_argument("--out", default="results/benchmarks")
     args = parser.parse_args()
     if args.threads:
@@ -146,13 +170,19 @@ def main() -> None:
                              "tokens_per_sentence": statistics.mean(r["tokens_per_sentence"] for r in runs),
                              "median_gflops": statistics.median(gflops), "share_of_peak": statistics.median(gflops) / peak}
             row["ratio"] = row["ours"]["median_sentences_per_s"] / row["generate"]["median_sentences_per_s"]
+            row["ours"]["share_forward"] = statistics.median(r["share_forward"] for r in ours)
+            row["ours"]["share_choosing"] = statistics.median(r["share_choosing"] for r in ours)
             rows.append(row)
-    header = f"{'N x B':>9} {'prec':>5} {'ours s/s':>9} {'gen s/s':>8} {'ratio':>6} {'ours GF/s':>9} {'%peak':>6} {'gen GF/s':>8} {'%peak':>6} {'peak':>6} {'tok/sent':>8} {'load':>5}"
+    header = f"{'N x B':>9} {'prec':>5} {'ours s/s':>9} {'gen s/s':>8} {'ratio':>6} {'ours GF/s':>9} {'%peak':>6} {'gen GF/s':>8} {'%peak':>6} {'peak':>6} {'tok/sent':>8} {'load':>5} {'fwd':>4} {'choose':>6}"
     print(header)
     for r in rows:
         print(f"{r['N']:>5} x {r['images']:<1} {r['precision']:>5} {r['ours']['median_sentences_per_s']:>9.2f} {r['generate']['median_sentences_per_s']:>8.2f} "
               f"{r['ratio']:>6.2f} {r['ours']['median_gflops']:>9.1f} {100 * r['ours']['share_of_peak']:>5.0f}% {r['generate']['median_gflops']:>8.1f} "
-              f"{100 * r['generate']['share_of_peak']:>5.0f}% {r['matmul_peak_gflops']:>6.0f} {r['ours']['tokens_per_sentence']:>8.1f} {r['loadavg'][0]:>5.2f}")
+              f"{100 * r['generate']['share_of_peak']:>5.0f}% {r['matmul_peak_gflops']:>6.0f} {r['ours']['tokens_per_sentence']:>8.1f} {r['loadavg'][0]:>5.2f} "
+              f"{100 * r['ours']['share_forward']:>3.0f}% {100 * r['ours']['share_choosing']:>5.0f}%")
+    profile = op_profile(decoder, args.batch) if args.profile else None
+    if profile:
+        print("profile of our decode (share of operator time):", {k: f"{100 * v:.0f}%" for k, v in profile.items()})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -160,7 +190,7 @@ def main() -> None:
             "machine": platform.processor() or platform.machine(), "params": params, "args": vars(args),
             "gflops_formula": "2 * params * token positions run through the LM / seconds (attention scores excluded)"}
     path = out / f"sampler-{stamp}.json"
-    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    path.write_text(json.dumps({"meta": meta, "rows": rows, "op_profile": profile}, indent=1))
     print(f"wrote {path}")
 
 

@@ -31,6 +31,7 @@ differ by float rounding only, so a token can differ where a uniform falls on a 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -291,7 +292,8 @@ def sample_sentences_batch(
     ``first_index`` numbers the sentences from there (adaptive stopping draws sentences
     first_index .. first_index + N - 1 in later chunks; they are the same sentences a single call would give).
     ``stats``, when given, receives the work done: ``prefix_tokens`` and ``row_steps`` (token positions run
-    through the LM, free slots included) and ``sampled_tokens`` (tokens kept in sentences)."""
+    through the LM, free slots included) and ``sampled_tokens`` (tokens kept in sentences); the static engine
+    adds ``seconds_forward`` (decode steps) and ``seconds_choosing`` (nucleus sampling and length bookkeeping)."""
     _check_conditionings(decoder, conditionings, seeds)
     if config.stopping == "adaptive":
         from texplain.adaptive_stopping import sample_until_stable
@@ -324,6 +326,11 @@ def _jobs(num_images: int, config: SamplingConfig, first_index: int) -> tuple[np
 def _count(stats: dict | None, key: str, amount: int) -> None:
     if stats is not None:
         stats[key] = stats.get(key, 0) + int(amount)
+
+
+def _add_seconds(stats: dict | None, key: str, started: float) -> None:
+    if stats is not None:
+        stats[key] = stats.get(key, 0.0) + time.perf_counter() - started
 
 
 def _sample_generic(decoder, conditionings, seeds, config, first_index, stats=None) -> list[list[str]]:
@@ -418,9 +425,11 @@ def _sample_static(decoder, conditionings, seeds, config, first_index, stats=Non
             while len(pending):
                 index = torch.from_numpy(pending).to(device)
                 images = job_images[job[pending]]
+                started = time.perf_counter()
                 chosen, ends, new_words, new_chunk = counter.choose(
                     pending_logits, words[index], chunk_has_word[index], steps[index], seed_array[images], job_indices[job[pending]]
                 )
+                _add_seconds(stats, "seconds_choosing", started)
                 keep = ~ends
                 kept = index[keep]
                 buffer[kept, steps[kept]] = chosen[keep]
@@ -442,7 +451,9 @@ def _sample_static(decoder, conditionings, seeds, config, first_index, stats=Non
                 job = job[source.cpu().numpy()]
                 steps, words, chunk_has_word = steps[source], words[source], chunk_has_word[source]
                 buffer, fed = buffer[source], fed[source]
+            started = time.perf_counter()
             pending_logits = slots.step(fed)  # (R, V)
+            _add_seconds(stats, "seconds_forward", started)
             _count(stats, "row_steps", slots.rows)
             pending = np.arange(slots.rows)
     out: list[list[str]] = [[] for _ in seeds]
