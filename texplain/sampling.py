@@ -9,7 +9,8 @@ seed and the image's id.
 
 Each step draws one uniform u per sentence and inverts the CDF of the nucleus (Holtzman et al. 2020):
 tokens sorted by probability (ties by token id), the smallest prefix whose mass reaches p kept (the
-token that crosses p included), renormalised. Length is counted in words as ``text.split()`` would count
+token that crosses p included), renormalised; on CPUs a compiled kernel does this without sorting the
+vocabulary (texplain/nucleus_kernel.py, same tokens). Length is counted in words as ``text.split()`` would count
 chunks holding a letter or digit (decoders.base.FrozenDecoder.starts_chunk_mask): EOS is forbidden below
 ``min_words``; at ``max_words`` a token that would start another word ends the sentence instead. A token
 cap (``SamplingConfig.max_tokens``) stops pathological runs and then wins over ``min_words``.
