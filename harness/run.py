@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 # Raised whenever a code change can move a stage's outputs (they enter the stage keys).
 TRANSLATOR_STAGE_VERSION = 1
 EXPLAIN_STAGE_VERSION = 3  # 2: static-cache sampler engine (float rounding differs from 1); 3: bf16 logits sampled in float64 (nucleus_kernel)
-WORDS_STAGE_VERSION = 1
+WORDS_STAGE_VERSION = 2  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting
 
 METRIC_DEFINITIONS = {
     "explain.object_top5_rate": "share of held-out images whose true object class word is among the top-k words (by document frequency) of their explanation",
@@ -163,7 +163,13 @@ def score_explanations(images: list[CaptionedImage], folder: Path, sentences: di
             }
         records.append(record)
     n = max(1, len(records))
-    metrics = {"explain.num_images": len(records), "explain.sentences_per_image": config.sampling.num_sentences, "explain.top_k": k}
+    # What was drawn, not the setting: adaptive stopping draws fewer than sampling.num_sentences.
+    counts = [r["num_sentences"] for r in records]
+    if counts and len(set(counts)) > 1:
+        sentences_per_image = sum(counts) / len(counts)
+    else:
+        sentences_per_image = counts[0] if counts else config.sampling.num_sentences
+    metrics = {"explain.num_images": len(records), "explain.sentences_per_image": sentences_per_image, "explain.top_k": k}
     if records and all(image.truth for image in images):
         for name in ("explain.object_top5_rate", "explain.background_top5_rate", "explain.object_doc_freq_mean", "explain.background_doc_freq_mean"):
             metrics[name] = sum(r["per_image_metrics"][name] for r in records) / n
