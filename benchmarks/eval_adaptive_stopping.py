@@ -109,6 +109,10 @@ def main() -> None:
     parser.add_argument("--agreements", default="0.8,0.9,0.95,0.98", help="stop_agreement values to replay")
     parser.add_argument("--out", default="results/benchmarks")
     args = parser.parse_args()
+    for needed, fix in ((Path(args.run) / "translator.pt", "--run must be a finished quickstart run directory (texplain run --config quickstart)"),
+                        (Path(args.world) / "scenes.jsonl", "--world must be the synthetic world that run explained ($TEXPLAIN_CACHE/worlds/<hash>)")):
+        if not needed.exists():
+            parser.error(f"{needed} not found: {fix}")
     records = draw_samples(Path(args.run), Path(args.world), args.images, args.num_sentences, args.bf16, Path(args.samples))
     n = args.num_sentences
     summaries, all_rows = [], []

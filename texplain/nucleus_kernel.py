@@ -113,14 +113,14 @@ def _sample_probability_rows(probs, uniforms, top_p, out):  # pragma: no cover -
         out[row] = _nucleus_token(probs[row], probs[row].view(np.int32), _SHIFT32, _BUCKETS32, uniforms[row], top_p)
 
 
-def _sample_bf16_rows(bits, values, exps, uniforms, top_p, out):  # pragma: no cover - compiled
+def _sample_bf16_rows(bits, values, exps, uniforms, top_p, limit, out):  # pragma: no cover - compiled
     rows, vocab = bits.shape
     for row in numba.prange(rows):
         b = bits[row]
         largest = -np.inf
         for token in range(vocab):
             largest = max(largest, values[b[token]])
-        if not largest < 700.0 or largest == -np.inf:  # BF16_LOGIT_LIMIT; the caller takes the torch path for -1
+        if not largest < limit or largest == -np.inf:  # the caller takes the torch path for -1
             out[row] = -1
             continue
         scale = math.exp(-largest)
@@ -178,5 +178,5 @@ def sample_from_bf16_logits(bits: np.ndarray, uniforms: np.ndarray, top_p: float
     _numba_threads()
     out = np.empty(bits.shape[0], dtype=np.int64)
     _sample_bf16_rows(np.ascontiguousarray(bits, dtype=np.uint16), _BF16_VALUES, _BF16_EXPS,
-                      np.ascontiguousarray(uniforms, dtype=np.float64), float(top_p), out)
+                      np.ascontiguousarray(uniforms, dtype=np.float64), float(top_p), BF16_LOGIT_LIMIT, out)
     return out
