@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 # Raised whenever a code change can move a stage's outputs (they enter the stage keys).
 TRANSLATOR_STAGE_VERSION = 1
-EXPLAIN_STAGE_VERSION = 3  # 2: static-cache sampler engine (float rounding differs from 1); 3: bf16 logits sampled in float64 (nucleus_kernel)
+EXPLAIN_STAGE_VERSION = 4  # 2: static-cache sampler engine (float rounding differs from 1); 3: bf16 logits sampled in float64 (nucleus_kernel); 4: fp32 matmuls on oneDNN-packed weights (last-bit differences; bf16 unchanged)
 WORDS_STAGE_VERSION = 2  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting
 
 METRIC_DEFINITIONS = {

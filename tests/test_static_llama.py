@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from texplain.decoders.static_llama import StaticLlamaSlots, prefix_cache, supports_static_llama
+import torch.nn.functional as F
+
+from texplain.decoders.static_llama import PackedLinear, StaticLlamaSlots, prefix_cache, supports_static_llama
 from tiny_models import tiny_cross_attention_decoder, tiny_prefix_decoder
 
 
@@ -68,3 +70,33 @@ def test_only_llama_family_prefix_models_take_the_static_path():
 @pytest.mark.slow
 def test_static_step_matches_the_models_forward_on_smollm2(packaged_lm):
     _check_against_reference(packaged_lm, k=8, steps=5, atol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_packed_linear_rows_do_not_depend_on_the_batch(dtype):
+    # The sampler promises an image's sentences do not depend on which rows share a forward pass, so
+    # the packed matmul must give a row the same bits whatever the batch size; bf16 must also equal
+    # F.linear bit for bit (the quickstart's sentences were made that way), fp32 within rounding.
+    generator = torch.Generator().manual_seed(2)
+    weight = torch.randn(960, 576, generator=generator).to(dtype)
+    bias = torch.randn(960, generator=generator).to(dtype)
+    x = torch.randn(256, 576, generator=generator).to(dtype)
+    linear = PackedLinear(weight, bias)
+    if torch.backends.mkldnn.is_available():
+        assert linear.packed is not None, "oneDNN is available but the weight was not packed"
+    full = linear(x)
+    for rows in (1, 7, 100):
+        assert torch.equal(linear(x[:rows]), full[:rows])
+    reference = F.linear(x, weight, bias)
+    if dtype == torch.bfloat16:
+        assert torch.equal(full, reference)
+    else:
+        assert torch.allclose(full, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_packed_linear_falls_back_to_f_linear_for_other_dtypes():
+    weight = torch.randn(8, 4, dtype=torch.float64)
+    linear = PackedLinear(weight)
+    assert linear.packed is None
+    x = torch.randn(3, 4, dtype=torch.float64)
+    assert torch.equal(linear(x), F.linear(x, weight))

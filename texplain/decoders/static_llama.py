@@ -13,8 +13,10 @@ stops a batch only when its longest sentence ends. Here:
 - every row ("slot") has its own position: a finished sentence frees its slot and the next sentence
   starts there on the next step (continuous batching, as in Orca, Yu et al. OSDI 2022, and vLLM), so the
   matrix multiplications stay as large as the batch;
-- q/k/v and gate/up projections are concatenated into one matrix each (fewer, larger matmuls);
-  grouped-query attention multiplies each key/value head with its group of query heads, no repeat;
+- q/k/v and gate/up projections are concatenated into one matrix each (fewer, larger matmuls), and
+  every weight is packed once into oneDNN's blocked layout (``PackedLinear``);
+  grouped-query attention multiplies each key/value head with its group of query heads, no repeat,
+  as one batch of 3-D matmuls over (row, key/value head);
 - the weights can be cast once to bf16 (CPUs with AVX512-BF16 or AMX run bf16 matmuls faster); the
   residual stream, norms and softmaxes stay fp32, as transformers' Llama does under autocast.
 
@@ -53,6 +55,35 @@ def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
     return weight * (x * torch.rsqrt(variance + eps))
 
 
+class PackedLinear:
+    """``F.linear(x, weight, bias)`` with the weight reordered once into oneDNN's blocked layout (CPU only).
+
+    Why: ``F.linear`` hands a plain row-major weight to the matmul library at every call, which then
+    packs it again; on this machine the packed call is 5-10% faster in bf16 (the q/k/v projection, whose
+    960 outputs are an awkward width, up to 1.9x) and 1.2-1.7x faster in fp32, where ``F.linear`` goes
+    to a different library. bf16 results are bit-identical to ``F.linear``; fp32 results differ in the
+    last bits (a different summation order), within the tests' tolerance against transformers. Either
+    way a row's result does not depend on the other rows in the batch (checked in
+    tests/test_static_llama.py), which the sampler's batching promise needs. Elsewhere (GPUs, builds
+    without oneDNN, other dtypes) it is plain ``F.linear``.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, rows_hint: int = 256):
+        self.weight, self.bias = weight, bias
+        self.out_features = weight.shape[0]
+        self.packed = None
+        if weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available():
+            try:
+                self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows_hint)
+            except (RuntimeError, AttributeError):  # an op missing from this build: stay on F.linear
+                self.packed = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is not None and x.device.type == "cpu" and x.dtype == self.weight.dtype:
+            return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed, self.bias, "none", [], "")
+        return F.linear(x, self.weight, self.bias)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -75,26 +106,25 @@ class StaticLlamaWeights:
         self.embed = inner.embed_tokens.weight  # (V, d), fp32: a lookup, no matmul
         self.final_norm = inner.norm.weight.float()
         self.final_eps = float(inner.norm.variance_epsilon)
-        self.lm_head = model.get_output_embeddings().weight.to(dtype)  # (V, d)
+        self.lm_head = PackedLinear(model.get_output_embeddings().weight.detach().to(dtype))  # (V, d)
         self.rotary = inner.rotary_emb
         self.layers = []
         for layer in inner.layers:
             attn, mlp = layer.self_attn, layer.mlp
-            qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).to(dtype)  # ((H+2Hkv)*hd, d)
+            qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).detach().to(dtype)  # ((H+2Hkv)*hd, d)
             biases = [p.bias for p in (attn.q_proj, attn.k_proj, attn.v_proj)]
-            qkv_bias = torch.cat(biases).to(dtype) if all(b is not None for b in biases) else None
+            qkv_bias = torch.cat(biases).detach().to(dtype) if all(b is not None for b in biases) else None
+            o_bias = None if attn.o_proj.bias is None else attn.o_proj.bias.detach().to(dtype)
             self.layers.append(
                 {
                     "in_norm": layer.input_layernorm.weight.float(),
                     "in_eps": float(layer.input_layernorm.variance_epsilon),
-                    "qkv": qkv,
-                    "qkv_bias": qkv_bias,
-                    "o": attn.o_proj.weight.to(dtype),
-                    "o_bias": None if attn.o_proj.bias is None else attn.o_proj.bias.to(dtype),
+                    "qkv": PackedLinear(qkv, qkv_bias),
+                    "o": PackedLinear(attn.o_proj.weight.detach().to(dtype), o_bias),
                     "post_norm": layer.post_attention_layernorm.weight.float(),
                     "post_eps": float(layer.post_attention_layernorm.variance_epsilon),
-                    "gate_up": torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).to(dtype),  # (2I, d)
-                    "down": mlp.down_proj.weight.to(dtype),  # (d, I)
+                    "gate_up": PackedLinear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach().to(dtype)),  # (2I, d)
+                    "down": PackedLinear(mlp.down_proj.weight.detach().to(dtype)),  # (d, I)
                     "act": mlp.act_fn,
                 }
             )
@@ -173,7 +203,7 @@ class StaticLlamaSlots:
         x = F.embedding(token_ids, w.embed).float()  # (R, d)
         for index, layer in enumerate(w.layers):
             h = _rms_norm(x, layer["in_norm"], layer["in_eps"]).to(w.dtype)  # (R, d)
-            qkv = F.linear(h, layer["qkv"], layer["qkv_bias"]).float()  # (R, (H+2Hkv)*hd)
+            qkv = layer["qkv"](h).float()  # (R, (H+2Hkv)*hd)
             # Rotary embeddings on queries and keys together (one set of ops for both).
             qk = qkv[:, : (H + Hkv) * hd].view(rows, H + Hkv, hd)
             qk = qk * cos + _rotate_half(qk) * sin  # (R, H+Hkv, hd)
@@ -184,22 +214,25 @@ class StaticLlamaSlots:
             values[slot, :, position] = v.to(values.dtype)
             if w.exact_query_scaling:
                 q = q * w.scaling  # a power of two: exact, and on (R, H, hd) rather than on the (R, H, W) scores
-            q = q.reshape(rows, Hkv, group, hd).to(keys.dtype)  # query heads grouped by their key/value head
-            scores = torch.matmul(q, keys.transpose(-1, -2))  # (R, Hkv, G, W)
+            # Query heads grouped by their key/value head, and (row, kv head) pairs as one batch of 3-D
+            # matmuls: torch.bmm on (R*Hkv, G, hd) @ (R*Hkv, hd, W) takes 0.99 ms a layer at 256 rows here,
+            # against 1.74 ms for torch.matmul on the same tensors kept 4-D, with the same bits out.
+            q = q.reshape(rows * Hkv, group, hd).to(keys.dtype)
+            scores = torch.bmm(q, keys.view(rows * Hkv, self.width, hd).transpose(1, 2)).view(rows, Hkv, group, self.width)
             if not w.exact_query_scaling:
                 scores = scores.float() * w.scaling
             scores = scores + additive_mask
             attention = torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype)  # (R, Hkv, G, W)
-            context = torch.matmul(attention, values).reshape(rows, H * hd)  # (R, H*hd)
-            x = x + F.linear(context.to(w.dtype), layer["o"], layer["o_bias"]).float()  # (R, d)
+            context = torch.bmm(attention.view(rows * Hkv, group, self.width), values.view(rows * Hkv, self.width, hd))
+            x = x + layer["o"](context.view(rows, H * hd).to(w.dtype)).float()  # (R, d)
             h = _rms_norm(x, layer["post_norm"], layer["post_eps"]).to(w.dtype)
-            gate, up = F.linear(h, layer["gate_up"]).chunk(2, dim=-1)  # (R, I) each
-            x = x + F.linear(layer["act"](gate) * up, layer["down"]).float()  # (R, d)
+            gate, up = layer["gate_up"](h).chunk(2, dim=-1)  # (R, I) each
+            x = x + layer["down"](layer["act"](gate) * up).float()  # (R, d)
         self.lengths += 1
         h = _rms_norm(x, w.final_norm, w.final_eps).to(w.dtype)
         # bf16 logits stay bf16: the sampler's kernel reads them directly (a float32 copy of (R, V)
         # costs ~10 ms a step at 256 rows); other dtypes come back as float32.
-        logits = F.linear(h, w.lm_head)  # (R, V)
+        logits = w.lm_head(h)  # (R, V)
         return logits if logits.dtype == torch.bfloat16 else logits.float()
 
 
