@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 import torch.nn.functional as F
 
 from texplain.decoders.static_llama import PackedLinear, StaticLlamaSlots, prefix_cache, supports_static_llama
