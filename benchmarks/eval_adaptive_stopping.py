@@ -13,7 +13,11 @@ seed draws a prefix of A: the rule is replayed on growing prefixes (chunk by chu
 - top-10 Jaccard of the adaptive words against A's top-10 (what a user sees: adaptive vs fixed N with
   the same seed), and against B's top-10 (an independent fixed-N run, no shared sentences);
 - the noise floor: top-10 Jaccard between A and B, two fixed-N runs that differ only in their seed;
-- a baseline without a rule: the top-10 of A's first 100, 250, 500, 750 sentences against A's.
+- a baseline without a rule: the top-10 of A's first 100, 250, 500, 750 sentences against A's;
+- an upper bound for *any* stopping rule on these sentences (``oracle_bound``): an oracle that knows A's
+  top-10 and every image's future chooses each image's stopping chunk to use the fewest sentences in all
+  while the mean top-10 Jaccard against A stays at or above a target. No rule that decides from the
+  sentences drawn so far can save more on this sample.
 
 Usage: .venv/bin/python benchmarks/eval_adaptive_stopping.py --run runs/quickstart-<hash> --world <world dir> \
            --images 8 [--bf16] [--samples results/benchmarks/adaptive-samples.jsonl] [--agreements 0.8,0.9,0.95,0.98]
@@ -45,6 +49,32 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
+def oracle_bound(curves: list[list[tuple[int, float]]], target: float) -> tuple[int, list[int]]:
+    """Fewest total sentences with mean Jaccard >= target, choosing one (n, jaccard) point per image.
+
+    curves[i]: image i's candidate stopping points (sentences used, top-10 Jaccard against the
+    reference there); the last point must be the full run (Jaccard 1.0), so a solution always exists.
+    Exact: a knapsack over Jaccard sums rounded down to 1/1000 (rounding down only makes it stricter,
+    by at most images/1000 in the mean). Returns (total sentences, chosen n per image)."""
+    if not curves:
+        raise ValueError("oracle_bound needs at least one image")
+    scale = 1000
+    need = int(round(target * scale * len(curves)))
+    best: dict[int, tuple[int, list[int]]] = {0: (0, [])}  # Jaccard sum (capped at need) -> (sentences, choices)
+    for curve in curves:
+        following: dict[int, tuple[int, list[int]]] = {}
+        for reached, (used, choices) in best.items():
+            for n, score in curve:
+                key = min(need, reached + int(score * scale + 1e-9))
+                candidate = (used + n, choices + [n])
+                if key not in following or candidate[0] < following[key][0]:
+                    following[key] = candidate
+        best = following
+    if need not in best:
+        raise ValueError(f"no choice reaches mean Jaccard {target}: does every curve end at the full run (1.0)?")
+    return best[need]
+
+
 def pick_images(world: Path, count: int) -> list[Path]:
     """``count`` images spread over the world's classes (round-robin by class, in id order)."""
     by_class: dict[str, list[str]] = {}
@@ -66,10 +96,23 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
     from texplain.decoders import load_decoder
     from texplain.feature_cache import FeatureCache
 
+    import hashlib
+
+    from harness.run import EXPLAIN_STAGE_VERSION
+
+    # What the sentences depend on: a samples file made with another translator, sampler, N or precision
+    # must not be replayed as if it were this run's.
+    drawn_for = {"translator_sha256": hashlib.sha256((run / "translator.pt").read_bytes()).hexdigest(),
+                "sampler_version": EXPLAIN_STAGE_VERSION, "num_sentences": num_sentences, "bf16": bf16}
     done = {}
     if path.exists():
-        for line in path.read_text().splitlines():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
             record = json.loads(line)
+            found = {key: record.get(key) for key in drawn_for}
+            if found != drawn_for:
+                differing = sorted(key for key in drawn_for if found[key] != drawn_for[key])
+                raise SystemExit(f"{path}:{number} was drawn for another run or setting ({', '.join(differing)} differ): "
+                                 f"pass another --samples path, or delete {path} to draw again")
             done[record["image"]] = record
     images = pick_images(world, count)
     todo = [image for image in images if image.stem not in done]
@@ -90,7 +133,7 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
                 conditioning = translator(features.tokens[index : index + 1])  # (1, k, d)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 sentences = sample_sentences_batch(decoder, conditioning.float(), [image_seed(seed, image.stem)], config)[0]
-            record = {"image": image.stem, "seed": seed, "bf16": bf16, "sentences": sentences}
+            record = {"image": image.stem, "seed": seed, **drawn_for, "sentences": sentences}
             with path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
             done[image.stem] = record
@@ -149,11 +192,19 @@ def main() -> None:
     fixed_curve = {m: statistics.mean(jaccard(top10(r["sentences"][:m]), top10(r["sentences"][:n])) for r in records)
                    for m in (100, 250, 500, 750) if m < n}
     print("fixed smaller n, mean top-10 Jaccard vs N:", {m: round(j, 3) for m, j in fixed_curve.items()})
+    # The bound: stopping points every chunk, as the rule sees them.
+    chunk = SamplingConfig(num_sentences=n, stopping="adaptive").stop_chunk
+    curves = [[(m, jaccard(top10(r["sentences"][:m]), top10(r["sentences"][:n]))) for m in range(chunk, n + 1, chunk)] for r in records]
+    oracle = {}
+    for target in (0.8, 0.9, 0.95, 1.0):
+        total, chosen = oracle_bound(curves, target)
+        oracle[str(target)] = {"saving_total": n * len(records) / total, "mean_sentences": total / len(records), "sentences": chosen}
+        print(f"oracle bound at mean Jaccard >= {target}: {n * len(records) / total:.2f}x fewer sentences (mean {total / len(records):.0f}; per image {chosen})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = out / f"adaptive-{stamp}.json"
-    path.write_text(json.dumps({"args": vars(args), "config": dataclasses.asdict(adaptive), "loadavg": os.getloadavg(), "summaries": summaries, "fixed_n_mean_jaccard": fixed_curve, "rows": all_rows}, indent=1))
+    path.write_text(json.dumps({"args": vars(args), "config": dataclasses.asdict(adaptive), "loadavg": os.getloadavg(), "summaries": summaries, "fixed_n_mean_jaccard": fixed_curve, "oracle_bound": oracle, "rows": all_rows}, indent=1))
     print(f"wrote {path}")
 
 
