@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import statistics
@@ -95,8 +96,6 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
     from texplain.classifier import FrozenClassifier
     from texplain.decoders import load_decoder
     from texplain.feature_cache import FeatureCache
-
-    import hashlib
 
     from harness.run import EXPLAIN_STAGE_VERSION
 

@@ -69,17 +69,19 @@ class PackedLinear:
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, rows_hint: int = 256):
-        self.weight, self.bias = weight, bias
-        self.out_features = weight.shape[0]
+        self.bias = bias
         self.packed = None
         if weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available():
             try:
                 self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows_hint)
             except (RuntimeError, AttributeError):  # an op missing from this build: stay on F.linear
                 self.packed = None
+        # The plain weight is kept only when nothing was packed: holding both would double the decoder's
+        # weight memory (the callers always pass inputs of the weight's dtype and device).
+        self.weight = None if self.packed is not None else weight
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.packed is not None and x.device.type == "cpu" and x.dtype == self.weight.dtype:
+        if self.packed is not None:
             return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
 
