@@ -17,7 +17,11 @@ every returned sequence runs the prefix and ``max_new_tokens`` positions). Atten
 left out (under 3% here). The share is against a matmul peak measured in the same process (the best of
 several (1024 x 1024) @ (1024 x 1024) products, per dtype, measured before every repeat).
 
-Usage: .venv/bin/python benchmarks/bench_sampler.py [--sizes 100x1,100x8,1000x1] [--repeats 3] [--precisions fp32,bf16] [--profile]
+Precisions: ``--precisions auto`` (the default) measures fp32 always, and bf16 too where this CPU runs it
+natively (texplain/precision.py's probe, recorded in the JSON); ``--precisions fp32,bf16`` forces both, which
+on an AVX2-only CPU takes about 100x longer for the bf16 rows.
+
+Usage: .venv/bin/python benchmarks/bench_sampler.py [--sizes 100x1,100x8,1000x1] [--repeats 3] [--precisions auto|fp32,bf16] [--profile]
 Writes results/benchmarks/sampler-<date>.json and prints a table.
 """
 
@@ -36,6 +40,7 @@ from pathlib import Path
 import torch
 
 from texplain.decoders import load_decoder
+from texplain.precision import cpu_bf16_probe, cpu_flags, cpu_model
 from texplain.sampling import SamplingConfig, sample_sentences_batch
 
 PREFIX_TEXTS = [
@@ -134,7 +139,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100x1,100x8,1000x1", help="NxB: sentences per image x images")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256, help="rows per forward pass, ours and generate's")
-    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--precisions", default="auto", help="auto: fp32, and bf16 where native; or a list, e.g. fp32,bf16")
     parser.add_argument("--generate-images", type=int, default=0, help="cap on images for generate (0: same as ours); sentences/s stay per sentence")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="also profile one bf16 run by kind of operator")
@@ -142,6 +147,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    probe = cpu_bf16_probe()
+    if args.precisions == "auto":
+        precisions = ["fp32", "bf16"] if probe.native else ["fp32"]
+        if not probe.native:
+            print(f"bf16 skipped: not native on {probe.describe()}; --precisions fp32,bf16 forces it")
+    else:
+        precisions = args.precisions.split(",")
     decoder = load_decoder("prefix", "packaged:smollm2-135m", torch.device("cpu"))
     params = sum(p.numel() for p in decoder.model.parameters())  # tied weights count once
     rows = []
@@ -149,7 +161,7 @@ def main() -> None:
         num_sentences, num_images = (int(x) for x in size.split("x"))
         conds = prefixes(decoder, num_images)
         config = SamplingConfig(num_sentences=num_sentences, batch_size=args.batch)
-        for precision in args.precisions.split(","):
+        for precision in precisions:
             # The peak is measured before every repeat and the best kept: one measurement taken while a
             # neighbour briefly holds a core reads low (205 instead of ~420 GFLOP/s once), which would
             # inflate the share of peak.
@@ -193,7 +205,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     meta = {"date": stamp, "torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-            "machine": platform.processor() or platform.machine(), "params": params, "args": vars(args),
+            "machine": platform.processor() or platform.machine(), "cpu_model": cpu_model(), "cpu_flags": list(cpu_flags()),
+            "cpu_bf16_probe": probe.to_json(), "precisions": precisions, "params": params, "args": vars(args),
             "gflops_formula": "2 * params * token positions run through the LM / seconds (attention scores excluded)"}
     path = out / f"sampler-{stamp}.json"
     path.write_text(json.dumps({"meta": meta, "rows": rows, "op_profile": profile}, indent=1))

@@ -101,7 +101,11 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
 
     # What the sentences depend on: a samples file made with another translator, sampler, N or precision
     # must not be replayed as if it were this run's.
-    drawn_for = {"translator_sha256": hashlib.sha256((run / "translator.pt").read_bytes()).hexdigest(),
+    # The translator folder's two files, hashed in a fixed order (weights, then config).
+    translator_hash = hashlib.sha256()
+    for name in ("model.safetensors", "config.json"):
+        translator_hash.update((run / "translator" / name).read_bytes())
+    drawn_for = {"translator_sha256": translator_hash.hexdigest(),
                 "sampler_version": EXPLAIN_STAGE_VERSION, "num_sentences": num_sentences, "bf16": bf16}
     done = {}
     if path.exists():
@@ -117,12 +121,12 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
     todo = [image for image in images if image.stem not in done]
     if todo:
         seed = json.loads((run / "config.json").read_text())["seed"]
-        checkpoint = run / "translator.pt"
+        checkpoint = run / "translator"
         payload = read_checkpoint(checkpoint)
         classifier = FrozenClassifier.from_spec(payload["classifier"]["spec"])
         decoder = load_decoder(payload["decoder"]["kind"], payload["decoder"]["spec"])
         identity = {**classifier.identity(), "feature_shape": list(classifier.feature_shape)}
-        translator, _ = load_translator(checkpoint, identity, decoder.identity())
+        translator, _ = load_translator(checkpoint, identity, decoder.identity(), payload=payload)
         translator.eval()
         cache_root = Path(os.environ.get("TEXPLAIN_CACHE", Path.home() / ".cache/texplain"))
         features = FeatureCache(cache_root / "features", classifier).extract(todo, progress=False)
@@ -142,7 +146,7 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True, help="a quickstart run directory (translator.pt, config.json)")
+    parser.add_argument("--run", required=True, help="a quickstart run directory (translator/, config.json)")
     parser.add_argument("--world", required=True, help="the synthetic world the run explained (images/, scenes.jsonl)")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--num-sentences", type=int, default=1000)
@@ -151,7 +155,7 @@ def main() -> None:
     parser.add_argument("--agreements", default="0.8,0.9,0.95,0.98", help="stop_agreement values to replay")
     parser.add_argument("--out", default="results/benchmarks")
     args = parser.parse_args()
-    for needed, fix in ((Path(args.run) / "translator.pt", "--run must be a finished quickstart run directory (texplain run --config quickstart)"),
+    for needed, fix in ((Path(args.run) / "translator" / "model.safetensors", "--run must be a finished quickstart run directory (texplain run --config quickstart)"),
                         (Path(args.world) / "scenes.jsonl", "--world must be the synthetic world that run explained ($TEXPLAIN_CACHE/worlds/<hash>)")):
         if not needed.exists():
             parser.error(f"{needed} not found: {fix}")

@@ -1,12 +1,14 @@
 """The ``texplain`` command line.
 
     texplain run [--config NAME|PATH] [--set key.path=value ...] [--out DIR] [--quiet]
-    texplain explain --translator CKPT IMAGE... [--out DIR] [--num-sentences N] [--seed S]
+    texplain explain --translator DIR IMAGE... [--out DIR] [--num-sentences N] [--seed S] [--trust-pickle]
     texplain profiles
 
 Further commands live in their own modules (listed in COMMAND_MODULES); each has
 ``register(commands)`` which adds its sub-parsers and sets ``handler`` on them with
-``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` is the exit code.
+``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` is the exit code (0 or 1, see
+harness/exit_codes.py); `main` maps a TExplainError to 2, any other exception to 3 (traceback written
+to a file) and Ctrl-C to 130.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from harness import exit_codes
 from texplain.errors import TExplainError
 
 # Modules that add sub-commands; each defines register(commands: argparse._SubParsersAction).
@@ -46,10 +49,13 @@ def _explain(args) -> int:
     from harness.explain_cli import explain
     from texplain.sampling import SamplingConfig
 
-    sampling = SamplingConfig(num_sentences=args.num_sentences, top_p=args.top_p, min_words=args.min_words, max_words=args.max_words, batch_size=min(args.num_sentences, 100))
-    rows = explain(Path(args.translator), [Path(p) for p in args.images], Path(args.out), sampling, seed=args.seed, device=args.device, progress=not args.quiet)
+    try:
+        sampling = SamplingConfig(num_sentences=args.num_sentences, top_p=args.top_p, min_words=args.min_words, max_words=args.max_words, batch_size=max(1, min(args.num_sentences, 100)))
+    except ValueError as error:  # bad options are bad input (exit 2), not an internal error
+        raise TExplainError(f"explain: {error}; fix --num-sentences, --top-p, --min-words or --max-words") from error
+    rows = explain(Path(args.translator), [Path(p) for p in args.images], Path(args.out), sampling, seed=args.seed, device=args.device, progress=not args.quiet, trust_pickle=args.trust_pickle, precision=args.precision)
     for row in rows:
-        words = ", ".join(f"{w} ({f:.2f})" for w, f in row["top_words"])
+        words = ", ".join(f"{w} ({f:.2f})" for w, f in row["top_words"]) or f"none ({row.get('wordcloud_empty') or 'no content words'})"
         print(f"{row['image']}: classifier says '{row['classifier_top1']['name']}'; top words: {words}")
     print(f"written: {Path(args.out) / 'explanations.jsonl'} and {Path(args.out) / 'wordclouds'}/")
     return 0
@@ -63,16 +69,25 @@ def _profiles(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="texplain", description="Explain a frozen classifier's features through a frozen language model.")
+    parser = argparse.ArgumentParser(
+        prog="texplain", description="Explain a frozen classifier's features through a frozen language model.",
+        epilog=exit_codes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="the main job: world, features, translator, explanations, metrics")
+    run_parser = commands.add_parser(
+        "run", help="the main job: world, features, translator, explanations, metrics",
+        description="Exit 0: the run finished; 2: bad config or input (the message names the fix); 3: internal error; "
+        "130: interrupted (rerun the same command to resume from the finished stages).",
+    )
     run_parser.add_argument("--config", default="quickstart", help="profile name (harness/configs) or YAML path")
     run_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. --set sampling.num_sentences=100")
     run_parser.add_argument("--out", default="runs", help="parent folder of run directories")
     run_parser.add_argument("--quiet", action="store_true", help="no progress bars, log lines only")
     run_parser.set_defaults(handler=_run)
     explain_parser = commands.add_parser("explain", help="explain your own images with a trained translator")
-    explain_parser.add_argument("--translator", required=True, help="translator.pt of a finished run")
+    explain_parser.add_argument("--translator", required=True, help="the translator folder of a finished run (runs/<run>/translator: model.safetensors + config.json)")
+    explain_parser.add_argument("--trust-pickle", action="store_true",
+                                help="also load an old pickle checkpoint (translator.pt); unpickling can run code, use only for files you trust")
     explain_parser.add_argument("images", nargs="+", help="image files")
     explain_parser.add_argument("--out", default="explanations", help="output folder")
     explain_parser.add_argument("--num-sentences", type=int, default=100, help="sentences per image (the paper: 1000)")
@@ -81,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain_parser.add_argument("--max-words", type=int, default=30)
     explain_parser.add_argument("--seed", type=int, default=0)
     explain_parser.add_argument("--device", default="auto")
+    explain_parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                                help="sampling precision (default auto: bf16 where the CPU runs it natively or on a GPU, else fp32)")
     explain_parser.add_argument("--quiet", action="store_true")
     explain_parser.set_defaults(handler=_explain)
     commands.add_parser("profiles", help="list shipped configuration profiles").set_defaults(handler=_profiles)
@@ -96,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except TExplainError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
+    except KeyboardInterrupt:
+        return exit_codes.interrupted()
+    except Exception as error:  # anything else is a bug: exit 3, never Python's 1 ("threshold crossed")
+        return exit_codes.internal_error(error, argv)
 
 
 if __name__ == "__main__":

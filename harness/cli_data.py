@@ -7,7 +7,8 @@ and check a dataset folder before a suite reads it.
     texplain data check DIR [--format NAME]
 
 Every world option maps to one field of the world's spec (harness/worlds/); ``--help`` lists them with
-their defaults. ``data check`` lists every problem found and exits 1 when there is any.
+their defaults. ``data check`` lists every problem found and exits 1 when there is any (2 when the
+folder is missing or matches no format; harness/exit_codes.py).
 """
 
 from __future__ import annotations
@@ -136,7 +137,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     data = commands.add_parser("data", help="dataset tools")
     tools = data.add_subparsers(dest="data_tool", required=True)
-    check = tools.add_parser("check", help="report every problem of a dataset folder; exit 1 if any")
+    check = tools.add_parser(
+        "check", help="report every problem of a dataset folder; exit 1 if any",
+        description="Reads the folder with the readers the suites use, decoding every image and mask. "
+        "Exit 0: no problems; 1: problems found (all listed); 2: the folder is missing or matches no known format; 3: internal error.",
+    )
     check.add_argument("path", help="dataset folder (or a captions.jsonl file)")
     check.add_argument(
         "--format", default=None,

@@ -4,8 +4,9 @@
     texplain compare RUN_A RUN_B [--fail-if 'METRIC<VALUE' ...] [--bootstrap 1000] [--seed 0]
                      [--top-words 10] [--common-only] [--out FILE.json] [--markdown FILE.md]
 
-Exit codes of compare, for use in a user's CI: 0 no threshold crossed, 1 a threshold crossed,
-2 bad input (missing or malformed run directory, bad --fail-if, unknown metric, runs on different images).
+Exit codes of compare, for use in a user's CI (harness/exit_codes.py): 0 no threshold crossed, 1 a
+threshold crossed, 2 bad input (missing or malformed run directory or record, bad --fail-if, unknown
+metric, runs on different images), 3 an internal error (traceback written to a file), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def _compare(args) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="(re)build report.html and report.md of a run directory")
+    report = commands.add_parser(
+        "report", help="(re)build report.html and report.md of a run directory",
+        description="Exit 0: the report was written; 2: missing or malformed run directory; 3: internal error.",
+    )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/quickstart-<hash>")
     report.add_argument("--examples", type=int, default=6, help="single-image examples to show (default 6)")
     report.add_argument("--screenshot", metavar="PNG", help="also render report.html in headless Chromium to this PNG")
@@ -68,7 +72,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare = commands.add_parser(
         "compare",
         help="regression-test run B against run A: metric deltas with bootstrap CIs, word-cloud overlap, thresholds",
-        description="Deltas are B - A over the images both runs explained (matched by image_id). Exit 0: no threshold crossed; 1: a threshold crossed; 2: bad input.",
+        description="Deltas are B - A over the images both runs explained (matched by image_id). "
+        "Exit 0: no threshold crossed; 1: a threshold crossed; 2: bad input (missing or malformed run directory or record, "
+        "bad --fail-if, unknown metric, runs on different images); 3: internal error (the traceback is written to a file).",
     )
     compare.add_argument("run_a", metavar="RUN_A", help="the reference run (e.g. the old translator)")
     compare.add_argument("run_b", metavar="RUN_B", help="the candidate run (e.g. the new translator)")

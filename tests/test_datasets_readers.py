@@ -421,3 +421,17 @@ def test_broken_scene_file_of_a_world(tmp_path):
     assert f"{scenes} (line 2): duplicate stem 'a'. Fix: rebuild the world with `texplain world ...`" in message
     assert f"{scenes} (line 3): a scene record must be a JSON object with a 'stem' field" in message
     assert f"{scenes} (line 4): not valid JSON" in message
+
+
+def test_backgrounds_challenge_variations_must_hold_the_same_stems(tmp_path):
+    root = _bg_tree(tmp_path / "bg", variations=("original", "only_bg_t", "mixed_rand"))
+    gone = root / "only_bg_t" / "val" / "01_bird" / f"{_stem(1, 1)}.JPEG"
+    gone.unlink()
+    stray = root / "mixed_rand" / "val" / "00_dog" / "n0000_9999.JPEG"
+    stray.write_bytes((root / "mixed_rand" / "val" / "00_dog" / f"{_stem(0, 0)}.JPEG").read_bytes())
+    with pytest.raises(DatasetError) as info:
+        read_backgrounds_challenge(root)  # checked without verify_images: readers of the suites refuse too
+    problems = info.value.problems
+    assert [p.file for p in problems] == [gone, stray]
+    assert f"stem '{_stem(1, 1)}' of class '01_bird' exists in original" in problems[0].message
+    assert "stem 'n0000_9999' of class '00_dog' exists in mixed_rand but not in original" in problems[1].message

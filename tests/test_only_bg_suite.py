@@ -158,3 +158,19 @@ def test_imagenet_predictions_are_mapped_to_in9_by_summed_probability():
     assert predicted.tolist() == [0, 0]
     with pytest.raises(Exception, match="maps 1000 ImageNet classes"):
         classifier.predict(SimpleNamespace(logits=torch.zeros(1, 10)))
+
+
+def test_a_tree_with_an_unpaired_only_bg_t_image_is_refused(tmp_path):
+    # Without the check the suite would pair original with only_bg_t one image short, silently.
+    from harness.datasets.problems import Problem
+    from texplain.errors import DatasetError
+
+    truth = _tree(tmp_path / "bg")
+    missing = tmp_path / "bg" / "only_bg_t" / "val" / "car" / "car_3.png"
+    missing.unlink()
+    suite = OnlyBGSuite(OnlyBGConfig(dataset=str(tmp_path / "bg")))
+    with pytest.raises(DatasetError) as info:
+        list(suite.run(_FakeContext(truth, tmp_path), tmp_path / "work"))
+    assert [p.file for p in info.value.problems] == [missing]
+    assert isinstance(info.value.problems[0], Problem)
+    assert "stem 'car_3' of class 'car' exists in original" in str(info.value)

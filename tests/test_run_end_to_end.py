@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from harness.config import load_config
 from harness.run import run
@@ -34,7 +35,7 @@ def _outputs(path: Path) -> dict[str, str]:
 def test_run_directory_stage_reuse_and_reruns(tmp_path):
     config = load_config("quickstart", TINY)
     path = run(config, tmp_path, progress=False)
-    for name in ("config.json", "samples.jsonl", "records.jsonl", "metrics.json", "translator.pt", "stages.json",
+    for name in ("config.json", "samples.jsonl", "records.jsonl", "metrics.json", "translator/model.safetensors", "translator/config.json", "stages.json",
                  "report.html", "report.md", "suites/only_bg/metrics.json", "suites/only_bg/records.jsonl", "done"):
         assert (path / name).exists(), name
     assert path.name.startswith("quickstart-")
@@ -86,7 +87,7 @@ def test_run_directory_stage_reuse_and_reruns(tmp_path):
     photo = tmp_path / "coffee.png"
     Image.fromarray(data.coffee()).save(photo)
     out = tmp_path / "explained"
-    code = main(["explain", "--translator", str(path / "translator.pt"), str(photo), "--out", str(out),
+    code = main(["explain", "--translator", str(path / "translator"), str(photo), "--out", str(out),
                  "--num-sentences", "2", "--min-words", "2", "--max-words", "5", "--quiet"])
     assert code == 0
     row = json.loads((out / "explanations.jsonl").read_text().splitlines()[0])
@@ -134,8 +135,8 @@ def test_sigkill_mid_training_and_mid_explain_then_resume_gives_identical_output
 
     clean = run(config, tmp_path / "clean", progress=False)
     assert _outputs(resumed) == _outputs(clean)
-    a = torch.load(resumed / "translator.pt", weights_only=False)["state_dict"]
-    b = torch.load(clean / "translator.pt", weights_only=False)["state_dict"]
+    a = load_file(resumed / "translator" / "model.safetensors")
+    b = load_file(clean / "translator" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     def losses(path):  # per-epoch history without its wall-clock seconds
         return [{k: v for k, v in epoch.items() if k not in ("seconds", "captions_per_second")} for epoch in json.loads((path / "metrics.json").read_text())["training"]]

@@ -67,7 +67,9 @@ def test_training_halves_the_loss_and_leaves_the_decoder_unchanged(translator_na
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_training_resumes_from_the_last_checkpoint(tmp_path):
+def test_training_resumes_from_the_last_checkpoint(tmp_path, caplog):
+    import logging
+
     features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
     config = TrainConfig(epochs=4, batch_size=4, lr=1e-2, warmup_steps=2, precision="fp32")
     straight, decoder = make("mlp_bn", "prefix")
@@ -77,11 +79,15 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path):
     half = TrainConfig(**{**config.__dict__, "epochs": 2})
     train_translator(resumed, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], half, tmp_path / "b", progress=False)
     fresh, decoder = make("mlp_bn", "prefix")
-    state = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=True)  # plain types and tensors only: no unpickling
     assert state["epoch"] == 1
     # A different config (epochs 2 vs 4) has another fingerprint, so move the state under the full config.
-    history = train_translator(fresh, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "a", progress=False)
+    with caplog.at_level(logging.INFO, logger="texplain.training"):
+        history = train_translator(fresh, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "a", progress=False)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]  # read from the finished checkpoint, nothing retrained
+    # Retraining from scratch would give the same numbers: the log shows the weights_only load resumed.
+    assert any("resuming training from" in record.getMessage() for record in caplog.records)
+    assert not any(record.levelno >= logging.WARNING for record in caplog.records)
     for key, value in straight.state_dict().items():
         assert torch.equal(value, fresh.state_dict()[key]), key
 
@@ -115,10 +121,28 @@ def test_interrupted_training_matches_uninterrupted(tmp_path, monkeypatch):
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
 
 
+class NotAPlainType:
+    """Stands in for an object a weights_only load refuses (a tampered or foreign last.pt)."""
+
+
+def test_a_resume_file_that_needs_unpickling_is_not_loaded(tmp_path, caplog):
+    import logging
+
+    features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
+    config = TrainConfig(epochs=1, batch_size=4, lr=1e-2, warmup_steps=2, precision="fp32")
+    torch.save({"fingerprint": "x", "epoch": 0, "payload": NotAPlainType()}, tmp_path / "last.pt")
+    translator, decoder = make("linear", "prefix")
+    with caplog.at_level(logging.WARNING, logger="texplain.training"):
+        history = train_translator(translator, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path, progress=False)
+    assert [h["epoch"] for h in history] == [1]  # trained from scratch
+    assert any("cannot read" in record.getMessage() and "training from scratch" in record.getMessage() for record in caplog.records)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 0  # replaced by a loadable one
+
+
 def test_checkpoint_refuses_another_classifier_or_decoder(tmp_path):
     translator, decoder = make("linear", "prefix")
     classifier = {"spec": "packaged:efficientnet_lite0", "weights_hash": "abc", "feature_shape": [TOKENS, DIM]}
-    path = tmp_path / "translator.pt"
+    path = tmp_path / "translator"
     save_translator(path, translator, classifier, decoder.identity())
     loaded, payload = load_translator(path, classifier, decoder.identity())
     features = torch.randn(2, TOKENS, DIM)
@@ -137,6 +161,8 @@ def test_missing_checkpoint_names_the_file(tmp_path):
 
     with pytest.raises(InputFileError, match="nothere.pt"):
         load_translator(tmp_path / "nothere.pt")
+    with pytest.raises(InputFileError, match="nothere"):
+        load_translator(tmp_path / "nothere")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputFileError, match="junk.pt"):
         load_translator(tmp_path / "junk.pt")

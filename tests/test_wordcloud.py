@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from texplain.wordcloud_render import CLASS_WORD_COLOR, OTHER_WORD_COLOR, render_wordcloud, word_color
+from texplain.wordcloud_render import (
+    CLASS_WORD_COLOR,
+    OTHER_WORD_COLOR,
+    drawable_words,
+    empty_cloud_reason,
+    is_placeholder,
+    render_wordcloud,
+    word_color,
+)
+from texplain.words import word_stats
 
 FREQUENCIES = {"boat": 10.0, "water": 6.0, "sail": 3.0, "sky": 2.0, "wave": 1.0}
 
@@ -60,11 +69,41 @@ def test_cloud_is_deterministic(tmp_path):
 
 
 @pytest.mark.parametrize("frequencies", [{}, {"boat": 0.0}])
-def test_empty_frequencies_is_an_error(tmp_path, frequencies):
-    with pytest.raises(ValueError, match="no words"):
-        render_wordcloud(frequencies, ["boat"], tmp_path / "cloud.png")
+def test_empty_frequencies_give_a_placeholder_of_the_same_size(tmp_path, frequencies):
+    # No content word is a result to show, not a crash of the run (issue 11).
+    assert drawable_words(frequencies) == {}
+    path = render_wordcloud(frequencies, ["boat"], tmp_path / "sub" / "cloud.png", width=300, height=200, empty_text="no content words in the 30 sampled sentences")
+    assert path == tmp_path / "sub" / "cloud.png"
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (300, 200)
+    p = _pixels(path)
+    text = (p < 245).any(axis=-1)
+    assert 100 < text.sum() < 0.2 * text.size  # a line of text on white
+    assert _red(p).sum() == 0 and _gray(p).sum() == 0  # light gray, unlike a cloud's gray words
+    assert (p[text] >= 150).all()
+    assert is_placeholder(path) == "no content words in the 30 sampled sentences"
+    assert is_placeholder(render_wordcloud(FREQUENCIES, ["boat"], tmp_path / "full.png", width=300, height=200)) is None
 
 
-def test_negative_frequency_is_an_error(tmp_path):
+def test_placeholder_text_fits_a_small_cloud(tmp_path):
+    long = "no word occurs in at least 50% of the 1000 sampled sentences (explain.min_doc_freq)"
+    path = render_wordcloud({}, [], tmp_path / "small.png", width=120, height=80, empty_text=long)
+    p = _pixels(path)
+    assert p.shape == (80, 120, 3)
+    text_columns = np.flatnonzero((p < 245).any(axis=-1).any(axis=0))
+    assert text_columns.size and text_columns[0] > 0 and text_columns[-1] < 119  # not cut off at the sides
+
+
+def test_empty_cloud_reasons():
+    assert empty_cloud_reason(word_stats(["the cat sat"])) is None
+    assert empty_cloud_reason(word_stats(["it is the", "a b"])) == "no content words in the 2 sampled sentences"
+    assert empty_cloud_reason(word_stats([])) == "no sentences were sampled"
+    stats = word_stats(["a cat", "a dog", "a cow", "a hen"])
+    assert empty_cloud_reason(stats, min_doc_freq=0.5) == "no word occurs in at least 50% of the 4 sampled sentences (explain.min_doc_freq)"
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_negative_or_non_finite_frequency_is_an_error(tmp_path, value):
     with pytest.raises(ValueError, match="boat"):
-        render_wordcloud({"boat": -1.0}, ["boat"], tmp_path / "cloud.png")
+        render_wordcloud({"boat": value, "water": 1.0}, ["boat"], tmp_path / "cloud.png")
+    assert not (tmp_path / "cloud.png").exists()

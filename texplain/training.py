@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from texplain.checkpoint import atomic_torch_save
 from texplain.decoders.base import FrozenDecoder
-from texplain.device import autocast, resolve_precision
+from texplain.device import autocast
 from texplain.parallel import Workers, single_process
+from texplain.precision import resolve_precision
 from texplain.hashing import hash_json
 from texplain.translators import Translator
 
@@ -38,7 +39,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 20
     grad_clip: float = 1.0
-    precision: str = "auto"  # fp32 | bf16 | fp16 | auto (bf16/fp16 on GPU, fp32 on CPU)
+    precision: str = "auto"  # fp32 | bf16 | fp16 | auto (texplain/precision.py: from the hardware)
     seed: int = 0
 
 
@@ -93,7 +94,8 @@ def train_translator(
     # The fingerprint ties a checkpoint to this exact training problem; anything else starts over.
     fingerprint = hash_json(
         {
-            "config": asdict(config),
+            # The resolved precision, not 'auto': a bf16 checkpoint must not resume an fp32 training.
+            "config": {**asdict(config), "precision": precision},
             "translator": translator.config(),
             "decoder": decoder.identity(),
             "captions": hash_json(train_captions + ["|"] + val_captions),
@@ -105,9 +107,14 @@ def train_translator(
     start_epoch = 0
     if last.exists():
         try:
-            state = torch.load(last, map_location="cpu", weights_only=False)
+            # weights_only: the file holds tensors and plain types only (state dicts, history), so it
+            # is read without unpickling arbitrary objects; anything else is refused and training starts over.
+            state = torch.load(last, map_location="cpu", weights_only=True)
         except Exception as error:
             log.warning("cannot read %s (%s); training from scratch", last, error)
+            state = None
+        if state is not None and not isinstance(state, dict):
+            log.warning("%s is not a training checkpoint; training from scratch", last)
             state = None
         if state is not None and state.get("fingerprint") == fingerprint:
             translator.load_state_dict(state["translator"])

@@ -101,7 +101,9 @@ def read_backgrounds_challenge(root: Path, split: str = "val", verify_images: bo
     """Read `split` of every variation present under `root`.
 
     Always checked: folder layout, class folders (the same in every variation, none empty), file types,
-    duplicate stems. With `verify_images` also: every image decodes, every mask in fg_mask/<split>
+    duplicate stems, and that every variation holds the same stems per class as the first one present
+    (original): suites pair an image's variations by stem, so a missing file would silently shorten
+    every paired table. With `verify_images` also: every image decodes, every mask in fg_mask/<split>
     exists for the images, is 2-D 0/1 and has its image's size (what `texplain data check` runs).
     """
     root = Path(root)
@@ -131,6 +133,7 @@ def read_backgrounds_challenge(root: Path, split: str = "val", verify_images: bo
         _check_duplicate_stems(items, log)
         by_variation[variation] = tuple(items)
     assert reference is not None  # _present_variations is fatal when none is present
+    _check_stems_across_variations(root, split, variations, by_variation, log)
 
     if verify_images:
         for variation in variations:
@@ -183,6 +186,37 @@ def _check_duplicate_stems(items: list[BGImage], log: ProblemLog) -> None:
             log.add(item.path, f"same stem as {seen[key].name}", "keep one file per stem in each class folder")
         else:
             seen[key] = item.path
+
+
+def _check_stems_across_variations(
+    root: Path, split: str, variations: tuple[str, ...], by_variation: Mapping[str, tuple[BGImage, ...]], log: ProblemLog
+) -> None:
+    # The variations of one stem are edits of one photo; the Only-BG suite pairs original with
+    # only_bg_t (and every other variation) by (class, stem). One problem per missing file, naming it.
+    first = variations[0]
+    reference = {(item.class_name, item.stem): item for item in by_variation[first]}
+    reference_classes = {item.class_name for item in by_variation[first]}
+    for variation in variations[1:]:
+        present = {(item.class_name, item.stem): item for item in by_variation[variation]}
+        classes = {item.class_name for item in by_variation[variation]}
+        # A class folder missing from one side is already reported as "class folders differ".
+        for key, item in reference.items():
+            if key not in present and key[0] in classes:
+                missing = root / variation / split / item.class_name / item.path.name
+                log.add(
+                    missing,
+                    f"image is missing: stem '{item.stem}' of class '{item.class_name}' exists in {first} ({item.path}) but not in {variation}",
+                    f"restore {variation}/{split}/{item.class_name}/{item.path.name}, or remove the stem from every variation "
+                    "(the variations of one image are paired by stem)",
+                )
+        for key, item in present.items():
+            if key not in reference and key[0] in reference_classes:
+                log.add(
+                    item.path,
+                    f"stem '{item.stem}' of class '{item.class_name}' exists in {variation} but not in {first}",
+                    f"restore {first}/{split}/{item.class_name}/{item.stem}<ext>, or remove this file "
+                    "(the variations of one image are paired by stem)",
+                )
 
 
 def _check_sizes_across_variations(by_variation: Mapping[str, tuple[BGImage, ...]], log: ProblemLog) -> None:

@@ -8,13 +8,14 @@ in full (`decode_problem`), which `texplain data check` does for every image.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from harness.datasets.problems import Problem, format_problems
-from texplain.errors import DatasetError
+from texplain.errors import DatasetError, InputFileError
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpeg", ".jpg", ".png")
 
@@ -43,6 +44,31 @@ def decode_problem(path: Path) -> str | None:
         # PIL reports a cut-off file as "image file is truncated" or "broken data stream".
         return f"image cannot be decoded ({error}); the file is probably truncated"
     return None
+
+
+def image_file_problem(path: Path) -> str | None:
+    """What stops `path` from being read as an image (missing, a folder, unreadable, undecodable), or None."""
+    path = Path(path)
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "is a folder, not an image file"
+    if not os.access(path, os.R_OK):
+        return "not readable (permission denied)"
+    return decode_problem(path)
+
+
+def check_image_files(paths: list[Path]) -> None:
+    """Before any work on a user's images: one InputFileError listing every path that cannot be read
+    as an image and why, as `texplain data check` lists every problem (instead of stopping at the
+    first bad file after minutes of model loading)."""
+    bad = [(Path(path), problem) for path in paths if (problem := image_file_problem(path)) is not None]
+    if not bad:
+        return
+    lines = [f"{len(bad)} of {len(paths)} image file(s) cannot be read; nothing was loaded or explained:"]
+    lines += [f"  {path}: {problem}" for path, problem in bad]
+    lines.append(f"Fix: correct the paths, or replace each file with an intact {'/'.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS)} image, or leave it out")
+    raise InputFileError("\n".join(lines))
 
 
 def load_image(path: Path, where: str | None = None) -> Image.Image:
