@@ -1,4 +1,4 @@
-"""Benchmark: our nucleus sampler (texplain/sampling.py) against transformers' ``generate`` on the same model.
+"""Benchmark: our nucleus sampler (texplain/sampling/sampler.py) against transformers' ``generate`` on the same model.
 
 Same model (the packaged SmolLM2-135M), same soft prefix (10 embeddings per image), same top-p (0.95,
 top-k off), same temperature, same number of sentences, and the same number of tokens per sentence:

@@ -1,4 +1,4 @@
-"""Adaptive stopping (texplain/adaptive_stopping.py) against fixed N on quickstart images.
+"""Adaptive stopping (texplain/sampling/stopping.py) against fixed N on quickstart images.
 
 For each image, 2N sentences are drawn once with the run's translator and kept in a samples file (so
 stopping rules can be replayed without sampling again):
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from texplain.adaptive_stopping import stopping_point
+from texplain.sampling.stopping import stopping_point
 from texplain.sampling import SamplingConfig, image_seed, sample_sentences_batch
 from texplain.words import word_stats
 
@@ -97,7 +97,7 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
     from texplain.decoders import load_decoder
     from texplain.feature_cache import FeatureCache
 
-    from harness.run import EXPLAIN_STAGE_VERSION
+    from harness.pipeline.run import EXPLAIN_STAGE_VERSION
 
     # What the sentences depend on: a samples file made with another translator, sampler, N or precision
     # must not be replayed as if it were this run's.

@@ -31,7 +31,7 @@ class ConfigError(TExplainError, ValueError):
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """The synthetic world the default run explains (harness/synthetic_world.py)."""
+    """The synthetic world the default run explains (harness/worlds/synthetic.py)."""
 
     num_images: int = 600
     image_size: int = 224

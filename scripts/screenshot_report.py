@@ -3,7 +3,7 @@
     .venv/bin/python scripts/screenshot_report.py RUN_DIR [--out PNG] [--width 1280] [--height 12000] [--rebuild]
 
 Prints the PNG's path and a pixel summary; exits 1 when the render looks blank (almost one colour),
-2 when Chromium is missing or fails. The rendering itself lives in harness/screenshot.py (the tests use it too).
+2 when Chromium is missing or fails. The rendering itself lives in harness/reporting/screenshot.py (the tests use it too).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from harness.report import write_report
-from harness.screenshot import screenshot, summarize_pixels
+from harness.reporting.report import write_report
+from harness.reporting.screenshot import screenshot, summarize_pixels
 from texplain.errors import TExplainError
 
 

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from harness.run_dir import write_json, write_jsonl
+from harness.pipeline.run_dir import write_json, write_jsonl
 from texplain.registry import Registry
 
 SUITES: Registry[type["Suite"]] = Registry("suite")

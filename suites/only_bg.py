@@ -145,7 +145,7 @@ class OnlyBGSuite(Suite):
     def _synthetic(self, context) -> tuple[object, object, dict[str, str]]:
         """Render (or reuse) the planted and the balanced world; returns their datasets and the planted backgrounds."""
         from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
-        from harness.synthetic_world import BACKGROUNDS, OBJECT_CLASSES
+        from harness.worlds.synthetic import BACKGROUNDS, OBJECT_CLASSES
         from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
         from texplain.hashing import hash_json
 

@@ -1,6 +1,6 @@
 """Small run directories written directly as files (no models), for the report and compare tests.
 
-They follow the run-directory contract of harness/run.py and suites/base.py: config.json, metrics.json,
+They follow the run-directory contract of harness/pipeline/run.py and suites/base.py: config.json, metrics.json,
 records.jsonl with per_image_metrics and word_stats, word-cloud PNGs, a world folder with the images,
 and optional suites/<name>/{metrics.json, records.jsonl, figure}.
 """
@@ -40,7 +40,7 @@ def make_run(
     class_words: dict[str, list[str]] | None = None,
     suites: dict[str, dict] | None = None,
     image_ids: list[str] | None = None,
-    data: str = "synthetic world (harness/synthetic_world.py), not real images",
+    data: str = "synthetic world (harness/worlds/synthetic.py), not real images",
 ) -> Path:
     """A run directory at root/name.
 

@@ -7,7 +7,7 @@ import torch
 
 import numpy as np
 
-from texplain.adaptive_stopping import _DrawnWords, predicted_agreement, sample_until_stable, stopping_point
+from texplain.sampling.stopping import _DrawnWords, predicted_agreement, sample_until_stable, stopping_point
 from texplain.sampling import SamplingConfig, sample_sentences
 from tiny_models import tiny_prefix_decoder
 

@@ -82,8 +82,8 @@ def test_feature_cache_hits_and_recomputes_corrupt_entries(tmp_path):
 
 
 def test_explain_lists_every_bad_image_before_loading_any_model(tmp_path, monkeypatch, capsys):
-    import harness.explain_cli
-    from harness.cli import main
+    import harness.cli.explain
+    from harness.cli.main import main
     from PIL import Image
 
     loaded = []
@@ -93,8 +93,8 @@ def test_explain_lists_every_bad_image_before_loading_any_model(tmp_path, monkey
         raise AssertionError("a model was loaded before the images were checked")
 
     for name in ("read_checkpoint", "load_decoder", "load_translator"):
-        monkeypatch.setattr(harness.explain_cli, name, no_model, raising=False)
-    monkeypatch.setattr(harness.explain_cli.FrozenClassifier, "from_spec", no_model)
+        monkeypatch.setattr(harness.cli.explain, name, no_model, raising=False)
+    monkeypatch.setattr(harness.cli.explain.FrozenClassifier, "from_spec", no_model)
     good = tmp_path / "good.png"
     Image.new("RGB", (16, 16), (10, 200, 30)).save(good)
     missing = tmp_path / "missing.jpg"

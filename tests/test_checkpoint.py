@@ -107,8 +107,8 @@ def test_a_pickle_checkpoint_is_refused_without_the_opt_in(tmp_path, caplog):
 
 
 def test_explain_cli_refuses_a_pickle_and_passes_trust_pickle_through(tmp_path, monkeypatch, capsys):
-    import harness.explain_cli
-    from harness.cli import main
+    import harness.cli.explain
+    from harness.cli.main import main
 
     old = legacy_pickle(tmp_path / "translator.pt", trained_looking("linear"))
     from PIL import Image
@@ -119,7 +119,7 @@ def test_explain_cli_refuses_a_pickle_and_passes_trust_pickle_through(tmp_path, 
     assert "--trust-pickle" in capsys.readouterr().err
 
     seen = {}
-    monkeypatch.setattr(harness.explain_cli, "explain", lambda *args, **kwargs: seen.update(kwargs) or [])
+    monkeypatch.setattr(harness.cli.explain, "explain", lambda *args, **kwargs: seen.update(kwargs) or [])
     assert main(["explain", "--translator", str(old), str(image), "--quiet", "--trust-pickle"]) == 0
     assert seen["trust_pickle"] is True
     assert main(["explain", "--translator", str(old), str(image), "--quiet"]) == 0 and seen["trust_pickle"] is False

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from fake_runs import CLASSES, METRICS, make_run
 
-from harness.bootstrap import paired_bootstrap
-from harness.cli import main
-from harness.compare import compare_runs, parse_threshold
-from harness.run_reader import read_run
+from harness.metrics.bootstrap import paired_bootstrap
+from harness.cli.main import main
+from harness.reporting.compare import compare_runs, parse_threshold
+from harness.reporting.run_reader import read_run
 from texplain.errors import TExplainError
 
 N = 40
@@ -135,7 +135,7 @@ def test_markdown_output(runs, tmp_path):
 
 
 def test_verdict_respects_direction():
-    from harness.compare import verdict
+    from harness.reporting.compare import verdict
 
     assert verdict(-0.1, -0.15, -0.05, True) == "regression"
     assert verdict(-0.1, -0.15, -0.05, False) == "improvement"  # e.g. a lower keep rate on only_bg_t

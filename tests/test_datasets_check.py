@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.datasets.check import check_dataset, detect_formats
 from harness.worlds.backgrounds_world import (
     BackgroundsWorldSpec,

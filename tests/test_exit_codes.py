@@ -1,4 +1,4 @@
-"""Exit codes a CI can trust (harness/exit_codes.py, issue 11): 0 success, 1 the reported outcome,
+"""Exit codes a CI can trust (harness/cli/exit_codes.py, issue 11): 0 success, 1 the reported outcome,
 2 bad input or usage, 3 an internal error with its traceback in a file, 130 interrupted. Checked
 through `texplain compare` on fake run directories (tests/fake_runs.py; no models)."""
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fake_runs import METRICS, make_run
 
-from harness import exit_codes
-from harness.cli import build_parser, main
+from harness.cli import exit_codes
+from harness.cli.main import build_parser, main
 
 N = 12
 
@@ -41,7 +41,7 @@ def test_a_crash_inside_compare_exits_3_and_writes_the_traceback(runs, monkeypat
     def crash(*args, **kwargs):
         raise RuntimeError("boom in the bootstrap")
 
-    monkeypatch.setattr("harness.compare.compare_runs", crash)
+    monkeypatch.setattr("harness.reporting.compare.compare_runs", crash)
     a, b = runs
     assert main(["compare", str(a), str(b), "--bootstrap", "10"]) == exit_codes.INTERNAL_ERROR == 3
     err = capsys.readouterr().err
@@ -57,7 +57,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(runs, monkeypatch, capsys):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("harness.compare.compare_runs", interrupt)
+    monkeypatch.setattr("harness.reporting.compare.compare_runs", interrupt)
     a, b = runs
     assert main(["compare", str(a), str(b)]) == 130
     err = capsys.readouterr().err.strip()

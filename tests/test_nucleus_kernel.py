@@ -1,11 +1,11 @@
-"""The compiled nucleus kernel (texplain/nucleus_kernel.py) against the torch path it replaces on CPUs."""
+"""The compiled nucleus kernel (texplain/sampling/nucleus_kernel.py) against the torch path it replaces on CPUs."""
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
-from texplain.nucleus_kernel import BF16_LOGIT_LIMIT, HAVE_NUMBA
+from texplain.sampling.nucleus_kernel import BF16_LOGIT_LIMIT, HAVE_NUMBA
 from texplain.sampling import counter_uniforms, nucleus_probabilities, sample_from_uniforms
 
 

@@ -104,8 +104,8 @@ def test_resolved_precision_enters_the_stage_keys(cpu_is, tmp_path):
     """The same config ('auto') on a bf16-native and on an AVX2-only CPU gives different stage keys; an
     explicit fp32 and an auto that resolves to fp32 share theirs."""
     from harness.config import load_config
-    from harness.run import EXPLAIN_STAGE_VERSION, _suite_inputs, explain_inputs, resolve_run_precisions
-    from harness.stages import StageStore
+    from harness.pipeline.run import EXPLAIN_STAGE_VERSION, _suite_inputs, explain_inputs, resolve_run_precisions
+    from harness.pipeline.stages import StageStore
 
     config = load_config("quickstart")
     assert config.train.precision == "auto" and config.explain.precision == "auto"

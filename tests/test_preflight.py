@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness import preflight as preflight_module
+from harness.pipeline import preflight as preflight_module
 from harness.config import ConfigError, load_config
-from harness.preflight import preflight
+from harness.pipeline.preflight import preflight
 
 
 def test_paper_profile_loads_with_the_papers_settings():

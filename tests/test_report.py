@@ -10,9 +10,9 @@ import re
 import pytest
 from fake_runs import METRICS, make_run
 
-from harness.cli import main
-from harness.report import write_report
-from harness.screenshot import find_chromium, screenshot, summarize_pixels
+from harness.cli.main import main
+from harness.reporting.report import write_report
+from harness.reporting.screenshot import find_chromium, screenshot, summarize_pixels
 
 SECTIONS = ("summary", "class-clouds", "examples", "suites", "training", "timings", "provenance")
 SUITE = {
@@ -103,7 +103,7 @@ def test_report_renders_in_chromium_to_a_non_blank_page(run_dir, tmp_path):
 
 
 def test_training_chart_ticks_and_single_epoch():
-    from harness.report_svg import Series, line_chart, nice_ticks
+    from harness.reporting.svg import Series, line_chart, nice_ticks
 
     assert nice_ticks(1, 5) == [1, 2, 3, 4, 5]
     assert nice_ticks(0.13, 0.92) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
@@ -113,12 +113,12 @@ def test_training_chart_ticks_and_single_epoch():
 
 def test_report_names_the_empty_clouds_of_the_words_stage(tmp_path):
     # A class whose every sampled sentence is stop words: the run draws placeholders instead of
-    # crashing (harness/run.py draw_clouds), and the report says which clouds are empty and why.
+    # crashing (harness/pipeline/run.py draw_clouds), and the report says which clouds are empty and why.
     import torch
 
     from harness.config import RunConfig
-    from harness.run import draw_clouds
-    from harness.training_data import CaptionedImage
+    from harness.pipeline.run import draw_clouds
+    from harness.pipeline.training_data import CaptionedImage
     from texplain.wordcloud_render import is_placeholder
     from texplain.words import WordStats, word_stats
 

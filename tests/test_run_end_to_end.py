@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from harness.config import load_config
-from harness.run import run
+from harness.pipeline.run import run
 
 from tiny_run import TINY_QUICKSTART
 
@@ -82,7 +82,7 @@ def test_run_directory_stage_reuse_and_reruns(tmp_path):
     from PIL import Image
     from skimage import data
 
-    from harness.cli import main
+    from harness.cli.main import main
 
     photo = tmp_path / "coffee.png"
     Image.fromarray(data.coffee()).save(photo)

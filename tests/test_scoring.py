@@ -1,12 +1,12 @@
-"""Scoring explanations into records and run metrics (harness/run.py: score_explanations)."""
+"""Scoring explanations into records and run metrics (harness/pipeline/run.py: score_explanations)."""
 
 from pathlib import Path
 
 import torch
 
 from harness.config import RunConfig
-from harness.run import score_explanations
-from harness.training_data import CaptionedImage
+from harness.pipeline.run import score_explanations
+from harness.pipeline.training_data import CaptionedImage
 
 
 def _images(folder: Path) -> list[CaptionedImage]:

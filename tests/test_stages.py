@@ -1,8 +1,8 @@
-"""Stage keys change when and only when what determines the outputs changes (harness/stages.py)."""
+"""Stage keys change when and only when what determines the outputs changes (harness/pipeline/stages.py)."""
 
 import json
 
-from harness.stages import StageLog, StageStore, publish, timed_stage
+from harness.pipeline.stages import StageLog, StageStore, publish, timed_stage
 
 
 def test_key_depends_on_name_version_and_inputs_only(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of the synthetic world (harness/synthetic_world.py, DESIGN.md section 6)."""
+"""Tests of the synthetic world (harness/worlds/synthetic.py, DESIGN.md section 6)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.synthetic_world import (
+from harness.worlds.synthetic import (
     BACKGROUNDS,
     COLORS,
     DISTRACTORS,

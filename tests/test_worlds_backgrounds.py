@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from world_checks import background_from_pixels, digests, read_rgb
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.datasets.backgrounds_challenge import (
     VARIATIONS,
     read_backgrounds_challenge,
 )
-from harness.synthetic_world import Scene, render_background, render_scene
+from harness.worlds.synthetic import Scene, render_background, render_scene
 from harness.worlds.backgrounds_world import (
     BackgroundsWorldSpec,
     make_backgrounds_world,

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from world_checks import digests
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.datasets.coco_captions import read_coco_captions, read_coco_scenes
 from harness.worlds.captions_world import CaptionsWorldSpec, make_captions_world
 from harness.worlds.output import WorldSpecError

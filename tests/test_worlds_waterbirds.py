@@ -9,7 +9,7 @@ import json
 import pytest
 from world_checks import background_from_pixels, digests, read_rgb
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.datasets.waterbirds import GROUP_NAMES, read_waterbirds
 from harness.worlds.output import WorldSpecError
 from harness.worlds.waterbirds_world import WaterbirdsWorldSpec, make_waterbirds_world

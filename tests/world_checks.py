@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from harness.synthetic_world import BACKGROUNDS, render_background, scene_with
+from harness.worlds.synthetic import BACKGROUNDS, render_background, scene_with
 
 
 def digests(root: Path) -> dict[str, str]:

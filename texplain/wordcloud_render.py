@@ -27,7 +27,7 @@ CLASS_WORD_COLOR = "rgb(220, 20, 20)"
 OTHER_WORD_COLOR = "rgb(128, 128, 128)"
 PLACEHOLDER_COLOR = (170, 170, 170)  # light gray: clearly not a word of the cloud
 EMPTY_CLOUD_KEY = "texplain-empty-cloud"
-# Beside a run's clouds: {cloud path: {"reason", "num_sentences", "images"}} of the placeholders (harness/run.py).
+# Beside a run's clouds: {cloud path: {"reason", "num_sentences", "images"}} of the placeholders (harness/pipeline/run.py).
 EMPTY_CLOUDS_FILE = "empty_clouds.json"
 
 

@@ -1,6 +1,6 @@
 """Synthetic worlds written in the formats of the real datasets (DESIGN.md section 6).
 
-Each world renders scenes of harness/synthetic_world.py (scene graph -> image, exact mask, caption)
+Each world renders scenes of harness/worlds/synthetic.py (scene graph -> image, exact mask, caption)
 and writes them exactly as the real dataset is laid out, so the readers of harness/datasets/ and the
 suites cannot tell the two apart; the scene graphs go to a JSON-lines sidecar as ground truth.
 

@@ -2,7 +2,7 @@
 Object Recognition", 2020), written in the release's layout (harness/datasets/backgrounds_challenge.py).
 
 Every class has a preferred background (class i -> backgrounds[i % len(backgrounds)], as in
-harness/synthetic_world.py). The val split (`images_per_class` per class, backgrounds balanced by
+harness/worlds/synthetic.py). The val split (`images_per_class` per class, backgrounds balanced by
 default) is rendered in all eight variations from the same scenes, as the paper builds them:
 
     original     the scene
@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from harness.synthetic_world import (
+from harness.worlds.synthetic import (
     BACKGROUNDS,
     OBJECT_CLASSES,
     Scene,

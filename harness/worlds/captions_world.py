@@ -6,7 +6,7 @@
     <split>/<id:012d>.png                the images, named like COCO's
     scenes_<split>.jsonl                 the scene graph of every image (by file_name)
 
-Scenes are drawn by harness/synthetic_world.py's `sample_scenes` (random class, colour, size, position,
+Scenes are drawn by harness/worlds/synthetic.py's `sample_scenes` (random class, colour, size, position,
 distractors; background uniform or planted with `correlation`); the train split is the first
 `train_size` scenes and the val split the next `val_size`. Each image gets `captions_per_image`
 captions (COCO has five) written from its scene graph with different templates and coins.
@@ -22,7 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.synthetic_world import (
+from harness.worlds.synthetic import (
     BACKGROUNDS,
     OBJECT_CLASSES,
     WorldSpec,

@@ -36,7 +36,7 @@ from harness.datasets.waterbirds import (
     SCENES_FILE,
     SPLITS,
 )
-from harness.synthetic_world import (
+from harness.worlds.synthetic import (
     BACKGROUNDS,
     OBJECT_CLASSES,
     Scene,

@@ -7,7 +7,7 @@
 Further commands live in their own modules (listed in COMMAND_MODULES); each has
 ``register(commands)`` which adds its sub-parsers and sets ``handler`` on them with
 ``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` is the exit code (0 or 1, see
-harness/exit_codes.py); `main` maps a TExplainError to 2, any other exception to 3 (traceback written
+harness/cli/exit_codes.py); `main` maps a TExplainError to 2, any other exception to 3 (traceback written
 to a file) and Ctrl-C to 130.
 """
 
@@ -20,16 +20,16 @@ import logging
 import sys
 from pathlib import Path
 
-from harness import exit_codes
+from harness.cli import exit_codes
 from texplain.errors import TExplainError
 
 # Modules that add sub-commands; each defines register(commands: argparse._SubParsersAction).
-COMMAND_MODULES: list[str] = ["harness.cli_report", "harness.cli_data"]
+COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data"]
 
 
 def _run(args) -> int:
     from harness.config import load_config
-    from harness.run import run
+    from harness.pipeline.run import run
 
     config = load_config(args.config, args.set)
     path = run(config, Path(args.out), progress=not args.quiet)
@@ -46,7 +46,7 @@ def _run(args) -> int:
 
 
 def _explain(args) -> int:
-    from harness.explain_cli import explain
+    from harness.cli.explain import explain
     from texplain.sampling import SamplingConfig
 
     try:

@@ -5,7 +5,7 @@ old one's (run A) on the same images, in their own CI. For that this file comput
 
 - per-metric deltas B - A of every per-image metric both runs recorded (records.jsonl's
   ``per_image_metrics`` and each suite's records), with a paired bootstrap 95% interval over the images
-  matched by image_id (harness/bootstrap.py); the delta of means equals the run-level metric's delta
+  matched by image_id (harness/metrics/bootstrap.py); the delta of means equals the run-level metric's delta
   because every run-level metric of this kind is the mean of its per-image values;
 - per-class word-cloud overlap: the Jaccard index of the top-10 words (by document frequency) of each
   class's pooled explanations (class = the image's true object), A against B;
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.bootstrap import paired_bootstrap
-from harness.run_reader import FinishedRun
+from harness.metrics.bootstrap import paired_bootstrap
+from harness.reporting.run_reader import FinishedRun
 from texplain.errors import TExplainError, UnknownNameError
 from texplain.registry import did_you_mean
 from texplain.words import WordStats, merge_stats
@@ -449,7 +449,7 @@ def format_markdown(comparison: Comparison) -> str:
 
 
 def write_outputs(comparison: Comparison, json_path: Path | None, markdown_path: Path | None) -> None:
-    from harness.run_dir import atomic_write_text
+    from harness.pipeline.run_dir import atomic_write_text
 
     if json_path is not None:
         atomic_write_text(Path(json_path), json.dumps(comparison.to_json(), indent=2) + "\n")

@@ -13,7 +13,7 @@ describes itself) and, once finished, ``done.json``. Consequences:
   folder, which only the same key can ever reach, so a resumed stage never trusts work made under
   other settings.
 
-The run directory (harness/run_dir.py) gets copies of the final outputs and ``stages.json``, which
+The run directory (harness/pipeline/run_dir.py) gets copies of the final outputs and ``stages.json``, which
 lists every stage's key, folder, whether it ran or was reused, and its seconds.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.run_dir import write_json
+from harness.pipeline.run_dir import write_json
 from texplain.hashing import hash_json
 
 log = logging.getLogger(__name__)

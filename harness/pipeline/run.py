@@ -1,6 +1,6 @@
-"""The main job (``texplain run``): a sequence of cached stages (harness/stages.py).
+"""The main job (``texplain run``): a sequence of cached stages (harness/pipeline/stages.py).
 
-1. world: the synthetic world of the config (harness/synthetic_world.py), in the cache, keyed by its spec;
+1. world: the synthetic world of the config (harness/worlds/synthetic.py), in the cache, keyed by its spec;
 2. features: classifier tokens for every image, in the per-image feature cache (texplain/feature_cache.py);
 3. translator: trained into the frozen decoder, resuming from checkpoints/last.pt (texplain/training.py);
 4. explain: N sentences per held-out image, appended to samples.jsonl one image at a time;
@@ -10,7 +10,7 @@
 
 The first ``explain.num_images`` images of the world are held out (never trained on), the next
 ``explain.num_val`` validate the translator, the rest train it. Rerunning skips finished stages;
-changing a setting reruns exactly the stages whose keys it enters (see harness/stages.py).
+changing a setting reruns exactly the stages whose keys it enters (see harness/pipeline/stages.py).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.config import ConfigError, RunConfig, to_dict
-from harness.preflight import preflight
-from harness.provenance import provenance
-from harness.run_dir import RunDir, append_jsonl, read_jsonl_prefix, write_json, write_jsonl
-from harness.stages import StageDir, StageLog, StageStore, publish, timed_stage
-from harness.training_data import CaptionedImage, load_training_data
+from harness.pipeline.preflight import preflight
+from harness.pipeline.provenance import provenance
+from harness.pipeline.run_dir import RunDir, append_jsonl, read_jsonl_prefix, write_json, write_jsonl
+from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
+from harness.pipeline.training_data import CaptionedImage, load_training_data
 from texplain.checkpoint import load_translator, save_translator
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
@@ -269,7 +269,7 @@ def _lazy(factory: Callable):
 
 
 def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True) -> Path:
-    from harness.report import write_report
+    from harness.reporting.report import write_report
     from suites import enabled_suites
 
     started = time.perf_counter()

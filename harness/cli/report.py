@@ -4,7 +4,7 @@
     texplain compare RUN_A RUN_B [--fail-if 'METRIC<VALUE' ...] [--bootstrap 1000] [--seed 0]
                      [--top-words 10] [--common-only] [--out FILE.json] [--markdown FILE.md]
 
-Exit codes of compare, for use in a user's CI (harness/exit_codes.py): 0 no threshold crossed, 1 a
+Exit codes of compare, for use in a user's CI (harness/cli/exit_codes.py): 0 no threshold crossed, 1 a
 threshold crossed, 2 bad input (missing or malformed run directory or record, bad --fail-if, unknown
 metric, runs on different images), 3 an internal error (traceback written to a file), 130 interrupted.
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 
 
 def _report(args) -> int:
-    from harness.report import write_report
+    from harness.reporting.report import write_report
 
     paths = write_report(Path(args.run_dir), examples=args.examples)
     print(f"written: {paths.html} (self-contained: images embedded) and {paths.markdown} (images in {paths.assets}/ and the run directory)")
     if args.screenshot:
-        from harness.screenshot import screenshot
+        from harness.reporting.screenshot import screenshot
 
         png = screenshot(paths.html, Path(args.screenshot), width=args.width, height=args.height)
         print(f"screenshot: {png}")
@@ -29,14 +29,14 @@ def _report(args) -> int:
 
 
 def _compare(args) -> int:
-    from harness.compare import (
+    from harness.reporting.compare import (
         check_thresholds,
         compare_runs,
         format_text,
         parse_threshold,
         write_outputs,
     )
-    from harness.run_reader import read_run
+    from harness.reporting.run_reader import read_run
 
     # Syntax first: a typo in --fail-if should fail before minutes of bootstrapping.
     thresholds = [parse_threshold(text) for text in args.fail_if]

@@ -1,6 +1,6 @@
 """The run report: ``report.html`` and ``report.md`` inside a run directory (issue 4).
 
-Built only from files in the run directory (harness/run_reader.py), so ``texplain report RUN_DIR``
+Built only from files in the run directory (harness/reporting/run_reader.py), so ``texplain report RUN_DIR``
 rebuilds it at any time, also for runs made by older versions. Sections, each with an id the tests
 look for:
 
@@ -33,9 +33,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.report_svg import Series, line_chart
-from harness.run_dir import atomic_write_text
-from harness.run_reader import FinishedRun, SuiteResult, read_run
+from harness.reporting.svg import Series, line_chart
+from harness.pipeline.run_dir import atomic_write_text
+from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run
 from texplain.words import WordStats, merge_stats
 
 ASSETS = "report_assets"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import RunConfig
-from harness.synthetic_world import WorldSpec, load_scenes, make_world
+from harness.worlds.synthetic import WorldSpec, load_scenes, make_world
 from texplain.hashing import hash_file, hash_json
 
 
@@ -54,7 +54,7 @@ def synthetic_world(config: RunConfig, cache_root: Path, progress: bool) -> Trai
         )
         for s in scenes
     ]
-    return TrainingData(images, {"world": spec.to_json()}, "synthetic world (harness/synthetic_world.py), not real images", world_dir, True)
+    return TrainingData(images, {"world": spec.to_json()}, "synthetic world (harness/worlds/synthetic.py), not real images", world_dir, True)
 
 
 def _group_by_image(records, scenes: dict | None) -> list[CaptionedImage]:

@@ -17,8 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.datasets.images import check_image_files
-from harness.run import cache_root
-from harness.run_dir import write_jsonl
+from harness.pipeline.run import cache_root
+from harness.pipeline.run_dir import write_jsonl
 from texplain.checkpoint import load_translator, read_checkpoint
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder

@@ -8,7 +8,7 @@ and check a dataset folder before a suite reads it.
 
 Every world option maps to one field of the world's spec (harness/worlds/); ``--help`` lists them with
 their defaults. ``data check`` lists every problem found and exits 1 when there is any (2 when the
-folder is missing or matches no format; harness/exit_codes.py).
+folder is missing or matches no format; harness/cli/exit_codes.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from harness.datasets.check import FORMATS
-from harness.synthetic_world import BACKGROUNDS, OBJECT_CLASSES
+from harness.worlds.synthetic import BACKGROUNDS, OBJECT_CLASSES
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Read a finished run directory back (the layout written by harness/run.py; DESIGN.md section 7).
+"""Read a finished run directory back (the layout written by harness/pipeline/run.py; DESIGN.md section 7).
 
 ``texplain report`` and ``texplain compare`` both start from a run directory on disk, possibly one made
 by an older version of the harness, so everything they read goes through here: every missing or
@@ -60,7 +60,7 @@ def read_jsonl(path: Path, what: str) -> list[dict]:
 
 def legacy_per_image_metrics(record: dict) -> dict[str, float] | None:
     """Per-image metrics of a record written before ``per_image_metrics`` existed, recomputed from the
-    fields those records do have (the same definitions as harness/run.py's score_explanations)."""
+    fields those records do have (the same definitions as harness/pipeline/run.py's score_explanations)."""
     if "object_in_top_k" not in record or "background_in_top_k" not in record:
         return None
     values = {

@@ -10,7 +10,7 @@ seed and the image's id.
 Each step draws one uniform u per sentence and inverts the CDF of the nucleus (Holtzman et al. 2020):
 tokens sorted by probability (ties by token id), the smallest prefix whose mass reaches p kept (the
 token that crosses p included), renormalised; on CPUs a compiled kernel does this without sorting the
-vocabulary (texplain/nucleus_kernel.py, same tokens). Length is counted in words as ``text.split()`` would count
+vocabulary (texplain/sampling/nucleus_kernel.py, same tokens). Length is counted in words as ``text.split()`` would count
 chunks holding a letter or digit (decoders.base.FrozenDecoder.starts_chunk_mask): EOS is forbidden below
 ``min_words``; at ``max_words`` a token that would start another word ends the sentence instead. A token
 cap (``SamplingConfig.max_tokens``) stops pathological runs and then wins over ``min_words``.
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from texplain.decoders.base import FrozenDecoder
-from texplain.nucleus_kernel import HAVE_NUMBA, sample_from_bf16_logits, sample_from_probabilities
+from texplain.sampling.nucleus_kernel import HAVE_NUMBA, sample_from_bf16_logits, sample_from_probabilities
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -59,7 +59,7 @@ class SamplingConfig:
     max_words: int = 30
     batch_size: int = 100  # sentences per forward pass; does not change the output
     engine: str = "auto"  # auto | static | generic (see the module docstring); does not change the distribution
-    stopping: str = "fixed"  # fixed: exactly num_sentences (paper parity); adaptive: texplain/adaptive_stopping.py
+    stopping: str = "fixed"  # fixed: exactly num_sentences (paper parity); adaptive: texplain/sampling/stopping.py
     stop_top_k: int = 10  # adaptive: the top-k word set that must be stable
     stop_chunk: int = 50  # adaptive: sentences drawn between two checks
     stop_agreement: float = 0.9  # adaptive: predicted top-k Jaccard with the fixed-N result needed to stop
@@ -183,12 +183,12 @@ def sample_from_uniforms(
     with probability >= ``threshold``, when they hold that much mass, contain it; those rows sort only
     their candidates. Other rows (flat distributions, top_p = 1) are sorted in full. Both give the
     same nucleus in the same order. ``fast_k`` only bounds the candidate width (rows with more
-    candidates also take the full sort). On a CPU with numba, ``texplain/nucleus_kernel.py`` does the
+    candidates also take the full sort). On a CPU with numba, ``texplain/sampling/nucleus_kernel.py`` does the
     same per row in compiled code (``use_kernel=False`` forces the torch path, for tests).
     """
     kernel = use_kernel and HAVE_NUMBA and logits.device.type == "cpu" and top_p < 1.0
     if kernel and logits.dtype == torch.bfloat16 and temperature == 1.0:
-        # bf16 logits: softmax by table lookup inside the kernel (texplain/nucleus_kernel.py).
+        # bf16 logits: softmax by table lookup inside the kernel (texplain/sampling/nucleus_kernel.py).
         chosen = torch.from_numpy(sample_from_bf16_logits(logits.view(torch.uint16).numpy(), uniforms.double().numpy(), top_p))
         overflow = chosen < 0  # logits beyond the kernel's range: the float32 path below
         if bool(overflow.any()):
@@ -297,7 +297,7 @@ def sample_sentences_batch(
     adds ``seconds_forward`` (decode steps) and ``seconds_choosing`` (nucleus sampling and length bookkeeping)."""
     _check_conditionings(decoder, conditionings, seeds)
     if config.stopping == "adaptive":
-        from texplain.adaptive_stopping import sample_until_stable
+        from texplain.sampling.stopping import sample_until_stable
 
         return sample_until_stable(decoder, conditionings, list(seeds), config)[0]
     engine = resolve_engine(decoder, config)

@@ -1,0 +1,1 @@
+"""Metrics and their uncertainty: bootstrap intervals over images (``bootstrap.py``)."""
