@@ -37,8 +37,7 @@ from pathlib import Path
 
 import torch
 
-from texplain.sampling.stopping import stopping_point
-from texplain.sampling import SamplingConfig, image_seed, sample_sentences_batch
+from texplain.sampling import AdaptiveStopping, SamplingConfig, image_seed, sample_sentences_batch
 from texplain.words import word_stats
 
 
@@ -97,7 +96,7 @@ def draw_samples(run: Path, world: Path, count: int, num_sentences: int, bf16: b
     from texplain.decoders import load_decoder
     from texplain.feature_cache import FeatureCache
 
-    from harness.pipeline.run import EXPLAIN_STAGE_VERSION
+    from harness.pipeline.explain_step import EXPLAIN_STAGE_VERSION
 
     # What the sentences depend on: a samples file made with another translator, sampler, N or precision
     # must not be replayed as if it were this run's.
@@ -163,11 +162,11 @@ def main() -> None:
     n = args.num_sentences
     summaries, all_rows = [], []
     for agreement in (float(x) for x in args.agreements.split(",")):
-        adaptive = SamplingConfig(num_sentences=n, stopping="adaptive", stop_agreement=agreement)
+        adaptive = AdaptiveStopping.from_config(SamplingConfig(num_sentences=n, stopping="adaptive", stop_agreement=agreement))
         rows = []
         for record in records:
             reference, independent = record["sentences"][:n], record["sentences"][n : 2 * n]
-            used = stopping_point(reference, adaptive, image_seed(record["seed"], record["image"]))
+            used = adaptive.replay(reference, image_seed(record["seed"], record["image"])).sentences
             early = top10(reference[:used])
             rows.append({
                 "stop_agreement": agreement, "image": record["image"], "sentences": used, "saving": n / used,

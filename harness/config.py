@@ -4,6 +4,17 @@ after nanoGPT's configurator).
 ``load_config(name_or_path, overrides)`` reads a shipped profile (harness/configs/<name>.yaml) or a
 path, applies ``a.b=value`` overrides (values parsed as YAML, then type-checked), and refuses unknown
 keys with a suggestion. The resolved config is saved with every run and checkpoint.
+
+Habits users bring from Hydra and lm-eval (issue 12):
+
+- a YAML of one's own can start with ``extends: quickstart`` (a profile name or a path relative to the
+  file): the base's keys are deep-merged under the file's own, and the run is named by the file's own
+  ``name`` (or its file name), never the profile's;
+- one ``seed`` drives the run: the world's seed, the training shuffles and each suite's world follow it
+  (``world.seed = train.seed = seed``, ``suites.<name>.world_seed = seed + 1``) unless the config sets
+  them explicitly, so ``--set seed=1`` really is another draw of everything;
+- ``limit`` (``texplain run --limit N``) explains and scores only the first N images of each stage, a
+  smoke run for a user's CI; metrics.json says so, and its numbers are not comparable with a full run.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ class ConfigError(TExplainError, ValueError):
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """The synthetic world the default run explains (harness/worlds/synthetic.py)."""
+    """The synthetic world the default run explains (harness/worlds/default_world.py)."""
 
     num_images: int = 600
     image_size: int = 224
@@ -88,47 +99,67 @@ class DataConfig:
 DATA_SOURCES = ("synthetic", "coco", "captions_jsonl")
 
 
-@dataclass(frozen=True)
-class OnlyBGConfig:
-    """The Only-BG shortcut suite (suites/only_bg.py).
+class SuitesConfig:
+    """The ``suites`` section: one field per registered suite, holding that suite's frozen config.
 
-    dataset 'synthetic' renders a Background-Challenge-format world (harness/worlds) with a train split
-    whose class-background correlation is planted (train_correlation) and a balanced val split, and
-    scores the suite against that truth; otherwise it is the root of a Background-Challenge tree.
+    The fields are not listed here. Each suite carries its config class (``config_class`` in
+    suites/<name>.py), and ``suites_config_class()`` builds this section as a frozen dataclass from the
+    suites registry on first use, so adding a suite is one new module. The built class subclasses this
+    one, and from_dict, to_dict (config.json, the run directory's hash), dataclasses.replace and
+    type-checked ``suites.<name>.<key>`` overrides see an ordinary dataclass. harness imports suites
+    only inside functions: suites import harness when they are imported, so the other way round at
+    import time would be a cycle.
     """
 
-    enabled: bool = True
-    dataset: str = "synthetic"
-    # ImageNet index -> IN-9 index JSON, for a 1000-class classifier on a real IN-9 tree.
-    in9_mapping: str | None = None
-    num_classes: int = 4  # synthetic: the first classes of the world, each with its own preferred background
-    val_per_class: int = 8  # only_bg_t images explained per class
-    original_per_class: int = 3  # original images explained per class (for the per-class clouds)
-    train_per_class: int = 60  # synthetic: training images per class for the two stand-in classifiers
-    train_correlation: float = 0.95  # synthetic: planted class-background correlation of the shortcut classifier
-    image_size: int = 224
-    world_seed: int = 1
-    top_k: int = 5  # the k of recall@k over shortcut words
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.train_correlation <= 1.0:
-            raise ValueError(f"suites.only_bg.train_correlation must be in [0, 1], got {self.train_correlation}")
-        for name in ("num_classes", "val_per_class", "top_k"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"suites.only_bg.{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_classes < 2:
-            raise ValueError("suites.only_bg.num_classes must be >= 2 (a shortcut needs classes to confuse)")
+    def __reduce__(self):
+        # The dataclass is built at run time, so pickle could not find it by name: rebuild it from the sections.
+        return (_rebuild_suites_config, (tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)),))
 
 
-@dataclass(frozen=True)
-class SuitesConfig:
-    only_bg: OnlyBGConfig = field(default_factory=OnlyBGConfig)
+# One class per set of registered suites: dataclass equality needs both sides to be of the same class,
+# so two configs read under the same registry must get the same class, not a fresh one each time.
+_SUITES_CONFIG_CLASSES: dict[tuple, type] = {}
+
+
+def suites_config_class() -> type:
+    """The frozen dataclass of the ``suites`` section for the suites registered now (see SuitesConfig)."""
+    from suites import SUITES  # importing the package registers every suite module in it
+
+    sections = []
+    for name in SUITES.names():
+        suite = SUITES.get(name)
+        config_class = suite.config_class
+        field_names = {f.name for f in dataclasses.fields(config_class)} if dataclasses.is_dataclass(config_class) else set()
+        if "enabled" not in field_names or not config_class.__dataclass_params__.frozen:
+            raise ConfigError(
+                f"suite '{name}' ({suite.__module__}.{suite.__qualname__}): config_class must be a frozen dataclass "
+                f"with an 'enabled: bool' field, got {config_class!r}; define one in the suite's module (as suites/only_bg.py does)"
+            )
+        sections.append((name, config_class))
+    key = tuple(sections)
+    if key not in _SUITES_CONFIG_CLASSES:
+        built = dataclasses.make_dataclass(
+            "SuitesConfig", [(name, cls, field(default_factory=cls)) for name, cls in sections],
+            bases=(SuitesConfig,), frozen=True, namespace={"__doc__": SuitesConfig.__doc__},
+        )
+        built.__module__ = __name__
+        _SUITES_CONFIG_CLASSES[key] = built
+    return _SUITES_CONFIG_CLASSES[key]
+
+
+def _default_suites() -> SuitesConfig:
+    return suites_config_class()()
+
+
+def _rebuild_suites_config(sections: tuple) -> SuitesConfig:
+    return suites_config_class()(**dict(sections))
 
 
 @dataclass(frozen=True)
 class RunConfig:
     name: str = "quickstart"
     seed: int = 0
+    limit: int | None = None  # smoke runs: explain and score at most this many images per stage
     data: DataConfig = field(default_factory=DataConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
@@ -136,7 +167,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
-    suites: SuitesConfig = field(default_factory=SuitesConfig)
+    suites: SuitesConfig = field(default_factory=_default_suites)
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -182,6 +213,8 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
         if key not in fields:
             raise ConfigError(f"unknown config key '{path}'.{did_you_mean(key, list(fields))} Known here: {', '.join(fields)}")
         hint = hints[key]
+        if hint is SuitesConfig:
+            hint = suites_config_class()  # its fields are the registered suites: an unknown suite gets "did you mean"
         if dataclasses.is_dataclass(hint):
             values[key] = from_dict(hint, value, path)
         else:
@@ -216,20 +249,86 @@ def profile_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def load_config(name_or_path: str | Path = "quickstart", overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def _config_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """A profile name (harness/configs/<name>.yaml) or a YAML path, relative to `relative_to` if given."""
     path = Path(name_or_path)
     if not path.suffix:
         if str(name_or_path) not in profile_names():
             names = profile_names()
             raise ConfigError(f"unknown profile '{name_or_path}'.{did_you_mean(str(name_or_path), names)} Profiles: {', '.join(names)}; or pass a YAML path")
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
+        return CONFIG_DIR / f"{name_or_path}.yaml"
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    return path
+
+
+def _deep_merge(base: dict, own: dict) -> dict:
+    """`own` over `base`; mappings merge key by key, anything else replaces (a list is not appended to)."""
+    merged = dict(base)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config_file(name_or_path: str | Path, relative_to: Path | None = None, _chain: tuple[Path, ...] = ()) -> dict:
+    """The raw mapping of a config file, its ``extends:`` chain resolved (not yet type-checked)."""
+    path = _config_path(name_or_path, relative_to)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ConfigError(f"{path}: 'extends' loops back on itself ({cycle}); remove one of the extends lines")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    base = to_dict(from_dict(RunConfig, data))  # validate the file on its own first
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file holds a mapping of sections (name, seed, world, ...), not {type(data).__name__}")
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise ConfigError(f"{path}: 'extends' names one profile or YAML path, got {base_name!r}")
+    base = read_config_file(base_name, path.parent, (*_chain, path.resolve()))
+    # The run is named by the file that extends, not by the profile it starts from.
+    data.setdefault("name", path.stem)
+    return _deep_merge(base, data)
+
+
+def _is_set(raw: dict, *keys: str) -> bool:
+    node: Any = raw
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return node is not None
+
+
+def derive_seeds(config: RunConfig, raw: dict) -> RunConfig:
+    """world.seed, train.seed and every suite's world_seed follow `seed` unless `raw` sets them."""
+    if not _is_set(raw, "world", "seed"):
+        config = dataclasses.replace(config, world=dataclasses.replace(config.world, seed=config.seed))
+    if not _is_set(raw, "train", "seed"):
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=config.seed))
+    suites = config.suites
+    for suite_field in dataclasses.fields(suites):
+        suite_config = getattr(suites, suite_field.name)
+        has_world_seed = dataclasses.is_dataclass(suite_config) and any(f.name == "world_seed" for f in dataclasses.fields(suite_config))
+        if has_world_seed and not _is_set(raw, "suites", suite_field.name, "world_seed"):
+            # +1: a suite's world must not be the main world drawn again.
+            suites = dataclasses.replace(suites, **{suite_field.name: dataclasses.replace(suite_config, world_seed=config.seed + 1)})
+    return dataclasses.replace(config, suites=suites)
+
+
+def load_config(name_or_path: str | Path = "quickstart", overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    raw = read_config_file(name_or_path)
+    from_dict(RunConfig, raw)  # validate the file on its own first: its errors name its keys
     for assignment in overrides:
-        apply_override(base, assignment)
-    return from_dict(RunConfig, base)
+        apply_override(raw, assignment)
+    config = from_dict(RunConfig, raw)
+    if config.limit is not None and config.limit < 1:
+        raise ConfigError(f"limit must be >= 1 (images per stage), got {config.limit}")
+    return derive_seeds(config, raw)

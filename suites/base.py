@@ -8,13 +8,26 @@ A suite is a class registered in ``SUITES`` with
 - ``definitions``: one sentence per metric, copied into its metrics.json;
 - ``paper``: the paper's figure for a metric where one exists (shown beside ours in the report);
 - ``run(context)``: yields one self-describing record (a dict) per image;
-- ``aggregate(records)``: the suite's metrics over those records.
+- ``aggregate(records)``: the suite's metrics over those records, a pure function of the records (and
+  the config): a saved records.jsonl re-aggregates in a fresh process to the same metrics;
+- ``config_class``: its frozen config dataclass, with an ``enabled`` field, defined in the suite's own
+  module; the run config's ``suites.<name>`` section is read into it (harness/config.py's SuitesConfig);
+- ``preflight(config)``: what a run with that config would miss (folders, files), each a sentence
+  naming the key and the fix; ``texplain run`` lists them all before anything heavy starts;
+- ``headline``: the metric names or patterns (``recall_at_k.*``, ``acc.<variation>``) that
+  ``texplain run`` prints when it finishes;
+- ``tiny_options``: config values for a run of seconds on a tiny world (tests/test_suite_contract.py
+  runs every registered suite with them).
+
+A suite is one module of this package and nothing else: suites/__init__.py imports every module, the
+decorator ``@SUITES.register(name)`` registers the class, and config, preflight and the command line
+read the registry.
 
 A finished suite writes, inside the run directory::
 
     suites/<name>/records.jsonl   one line per image; numeric per-image values under "per_image_metrics"
-    suites/<name>/metrics.json    {"suite", "version", "metrics", "higher_is_better", "definitions",
-                                   "paper", "stand_in", "figures", "seconds"}
+    suites/<name>/metrics.json    {"format", "suite", "version", "metrics", "intervals", "higher_is_better",
+                                   "definitions", "paper", "stand_in", "figures", "seconds"}
     suites/<name>/*.png           figures (word clouds, plots), listed in "figures" relative to the run dir
 
 ``stand_in`` is a sentence saying which parts are stand-ins (synthetic data, locally trained models),
@@ -29,10 +42,46 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT
+from harness.metrics.intervals import intervals_of
+from harness.metrics.registry import METRICS, suite_metrics
 from harness.pipeline.run_dir import write_json, write_jsonl
 from texplain.registry import Registry
 
-SUITES: Registry[type["Suite"]] = Registry("suite")
+
+class _SuiteRegistry(Registry[type["Suite"]]):
+    """SUITES: registering a suite also registers its metrics as '<suite>.<metric>' in the metrics
+    registry (harness/metrics/registry.py), where metrics.json, the report and `texplain compare`
+    find their definitions and directions."""
+
+    def register(self, name: str):
+        add = super().register(name)
+
+        def decorator(suite_class):
+            add(suite_class)
+            # Read when the metrics registry is first read: the tables may use names defined below the class.
+            METRICS.add_namespace(f"{name}.", lambda: suite_metrics(name, _class_table(suite_class, "definitions"), _class_table(suite_class, "higher_is_better")))
+            return suite_class
+
+        return decorator
+
+    def unregister(self, name: str):
+        suite_class = super().unregister(name)
+        METRICS.remove_namespace(f"{name}.")  # a suite registered for one test leaves no metrics behind
+        return suite_class
+
+
+def _class_table(suite_class, attribute: str) -> dict:
+    """A table the suite class declares, also where a property builds it (only_bg builds
+    higher_is_better over its variations); such a property must not read the config, which the
+    class does not have at registration."""
+    value = getattr(suite_class, attribute)
+    if isinstance(value, property):
+        value = value.fget(suite_class.__new__(suite_class))
+    return dict(value)
+
+
+SUITES = _SuiteRegistry("suite")
 
 
 class Suite(ABC):
@@ -41,9 +90,22 @@ class Suite(ABC):
     higher_is_better: dict[str, bool] = {}
     definitions: dict[str, str] = {}
     paper: dict[str, Any] = {}
+    config_class: type | None = None  # a frozen dataclass with `enabled: bool`; None fails config loading, naming the suite
+    headline: tuple[str, ...] = ()
+    tiny_options: dict[str, Any] = {}
 
     def __init__(self, config: Any):
-        self.config = config  # the suite's frozen config dataclass (harness/config.py)
+        self.config = config  # an instance of config_class
+
+    @classmethod
+    def preflight(cls, config: Any) -> list[str]:
+        """What a run with this config would miss; a suite that reads nothing from disk misses nothing."""
+        return []
+
+    @classmethod
+    def headline_metrics(cls, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The metrics that `headline` names, in the order of `metrics`."""
+        return {name: value for name, value in metrics.items() if any(matches_metric(name, p) for p in cls.headline)}
 
     def config_json(self) -> dict:
         """The suite's settings, for its stage key."""
@@ -70,13 +132,16 @@ class Suite(ABC):
         """Run, aggregate and write the suite's files into out_dir; returns its metrics.json content."""
         started = time.perf_counter()
         records = list(self.run(context, out_dir))
-        write_jsonl(out_dir / "records.jsonl", records)
+        write_jsonl(out_dir / "records.jsonl", [{**record, "format": RECORDS_FORMAT} for record in records])
         metrics = self.aggregate(records)
         details, figures = self.summarize(records, context, out_dir)
         summary = {
+            "format": METRICS_FORMAT,
             "suite": self.name,
             "version": self.version,
             "metrics": metrics,
+            # 95% bootstrap intervals over images where the records carry per-image values (harness/metrics/intervals.py).
+            "intervals": intervals_of(metrics, records),
             "higher_is_better": {k: v for k, v in self.higher_is_better.items() if k in metrics},
             "definitions": _definitions_for(metrics, self.definitions),
             "paper": self.paper,
@@ -87,6 +152,15 @@ class Suite(ABC):
         }
         write_json(out_dir / "metrics.json", summary)
         return summary
+
+
+def matches_metric(name: str, pattern: str) -> bool:
+    """Whether a metric name fits a pattern: a plain name, a glob ('recall_at_k.*') or a template
+    whose '<...>' part stands for any text ('acc.<variation>'), as in `definitions`."""
+    import fnmatch
+    import re
+
+    return fnmatch.fnmatchcase(name, re.sub(r"<[^>]+>", "*", pattern))
 
 
 def _definitions_for(metrics: dict, definitions: dict[str, str]) -> dict[str, str]:

@@ -53,6 +53,38 @@ BALANCED = "balanced"
 
 
 @dataclass(frozen=True)
+class OnlyBGConfig:
+    """The Only-BG shortcut suite's settings: the run config's ``suites.only_bg`` section.
+
+    dataset 'synthetic' renders a Background-Challenge-format world (harness/worlds) with a train split
+    whose class-background correlation is planted (train_correlation) and a balanced val split, and
+    scores the suite against that truth; otherwise it is the root of a Background-Challenge tree.
+    """
+
+    enabled: bool = True
+    dataset: str = "synthetic"
+    # ImageNet index -> IN-9 index JSON, for a 1000-class classifier on a real IN-9 tree.
+    in9_mapping: str | None = None
+    num_classes: int = 4  # synthetic: the first classes of the world, each with its own preferred background
+    val_per_class: int = 8  # only_bg_t images explained per class
+    original_per_class: int = 3  # original images explained per class (for the per-class clouds)
+    train_per_class: int = 60  # synthetic: training images per class for the two stand-in classifiers
+    train_correlation: float = 0.95  # synthetic: planted class-background correlation of the shortcut classifier
+    image_size: int = 224
+    world_seed: int = 1
+    top_k: int = 5  # the k of recall@k over shortcut words
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.train_correlation <= 1.0:
+            raise ValueError(f"suites.only_bg.train_correlation must be in [0, 1], got {self.train_correlation}")
+        for name in ("num_classes", "val_per_class", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"suites.only_bg.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_classes < 2:
+            raise ValueError("suites.only_bg.num_classes must be >= 2 (a shortcut needs classes to confuse)")
+
+
+@dataclass(frozen=True)
 class ScoringClassifier:
     """A classifier as this suite sees it: features -> labels in the dataset's class order."""
 
@@ -104,7 +136,15 @@ def shortcut_words(
 @SUITES.register("only_bg")
 class OnlyBGSuite(Suite):
     name = "only_bg"
-    version = 1
+    # 2: every record carries the val classes, its class's planted background and the scored classifiers
+    # in order, so aggregate and summarize read only the records and a saved records.jsonl re-aggregates
+    # to the same metrics (before, its sorted keys made 'balanced' the headline classifier on re-reading).
+    # A run's metrics do not change.
+    version = 2
+    config_class = OnlyBGConfig
+    headline = ("recall_at_k.*", "keep_rate", "acc.original", "acc.only_bg_t", "bg_gap")
+    # Two classes, two explained only_bg_t images each, small images: seconds on tiny models.
+    tiny_options = {"num_classes": 2, "val_per_class": 2, "original_per_class": 1, "train_per_class": 6, "image_size": 64}
     definitions = {
         "acc.<variation>": "accuracy of the scored classifier on that variation (synthetic: the shortcut probe)",
         "keep_rate": "of the val images classified correctly on original, the share still classified correctly on only_bg_t",
@@ -131,12 +171,25 @@ class OnlyBGSuite(Suite):
     def higher_is_better(self) -> dict[str, bool]:  # type: ignore[override]
         # Accuracy is better high; keep rate and BG-gap measure reliance on backgrounds (lower is better);
         # recall of the planted background measures the explanation's faithfulness (higher is better).
-        table = {"keep_rate": False, "kept": False, "bg_gap": False, "balanced.keep_rate": False, "balanced.kept": False,
+        table = {"keep_rate": False, "kept": False, "bg_gap": False, "balanced.keep_rate": False, "balanced.kept": False, "balanced.bg_gap": False,
                  "recall_at_k.shortcut": True, "recall_at_k.difference": True, "recall_at_k.balanced": False}
         for variation in VARIATIONS:
             table[f"acc.{variation}"] = True
             table[f"balanced.acc.{variation}"] = True
         return table
+
+    @classmethod
+    def preflight(cls, config: OnlyBGConfig) -> list[str]:
+        """A real Background-Challenge tree must be there, and so must the ImageNet -> IN-9 mapping."""
+        problems = []
+        if config.dataset != "synthetic":
+            if not Path(config.dataset).is_dir():
+                problems.append(f"suites.only_bg.dataset: {config.dataset} is not a folder (a Background Challenge tree); fix the path or --set suites.only_bg.dataset=synthetic")
+            if config.in9_mapping is None:
+                problems.append("suites.only_bg.in9_mapping: a real IN-9 tree with a 1000-class classifier needs the ImageNet->IN-9 mapping file (in_to_in9.json)")
+            elif not Path(config.in9_mapping).is_file():
+                problems.append(f"suites.only_bg.in9_mapping: {config.in9_mapping} does not exist")
+        return problems
 
     # ------------------------------------------------------------------------------------------
     # Data and classifiers
@@ -145,7 +198,7 @@ class OnlyBGSuite(Suite):
     def _synthetic(self, context) -> tuple[object, object, dict[str, str]]:
         """Render (or reuse) the planted and the balanced world; returns their datasets and the planted backgrounds."""
         from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
-        from harness.worlds.synthetic import BACKGROUNDS, OBJECT_CLASSES
+        from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
         from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
         from texplain.hashing import hash_json
 
@@ -226,9 +279,10 @@ class OnlyBGSuite(Suite):
         first is the one the headline metrics describe). `planted` maps class -> planted background
         word when the truth is known (synthetic worlds), enabling recall@k."""
         cfg = self.config
-        self._planted = planted
-        self._classes = list(val.classes)
-        self._classifier_descriptions = {c.name: c.description for c in classifiers}
+        classes = list(val.classes)
+        # A list, not a dict: records.jsonl is written with sorted keys, and the first classifier is the
+        # one the headline metrics describe.
+        scored = [{"name": c.name, "description": c.description} for c in classifiers]
         scenes = val.scenes() or {}
         for needed in ("original", "only_bg_t"):
             if needed not in val.variations:
@@ -253,6 +307,10 @@ class OnlyBGSuite(Suite):
                 if counts[item.class_name] < per_class:
                     counts[item.class_name] += 1
                     explained.append((variation, index, item))
+        limit = getattr(context, "limit", None)
+        if limit:
+            # A smoke run (--limit N): explain at most N images of each variation; predictions stay complete.
+            explained = [e for v in ("only_bg_t", "original") for e in [x for x in explained if x[0] == v][:limit]]
         sentences = {}
         for variation in ("only_bg_t", "original"):
             chosen = [(index, item) for v, index, item in explained if v == variation]
@@ -273,6 +331,11 @@ class OnlyBGSuite(Suite):
                 # The label is kept when the image is classified correctly with and without its foreground.
                 "kept": {c.name: predictions[c.name]["original"][key] == item.label and predictions[c.name]["only_bg_t"].get(key) == item.label for c in classifiers},
                 "per_image_metrics": {},
+                # What aggregate and summarize need besides the per-image values, on every record, so that
+                # a saved records.jsonl is enough to recompute the metrics (recall@k averages over all classes).
+                "val_classes": classes,
+                "planted_background": planted[item.class_name] if planted is not None else None,
+                "classifiers": scored,
             }
             for variation in ("only_bg_t", "original"):
                 sample_id = f"{variation}/{item.class_name}/{item.stem}"
@@ -286,8 +349,20 @@ class OnlyBGSuite(Suite):
             record["per_image_metrics"]["kept"] = float(record["kept"][main])
             yield record
 
+    @staticmethod
+    def _facts(records: list[dict]) -> tuple[list[str], dict[str, str] | None, list[dict]]:
+        """The val classes, the planted background of each class (None when the truth is unknown) and the
+        scored classifiers in order (name, description), as every record carries them."""
+        if not records:
+            return [], None, []
+        planted = None
+        if records[0]["planted_background"] is not None:
+            by_class = {r["class"]: r["planted_background"] for r in records}
+            planted = {c: by_class[c] for c in records[0]["val_classes"] if c in by_class}
+        return records[0]["val_classes"], planted, records[0]["classifiers"]
+
     def _kept_and_all(self, records: list[dict], classifier: str):
-        kept: dict[str, list[WordStats]] = {c: [] for c in self._classes}
+        kept: dict[str, list[WordStats]] = {c: [] for c in self._facts(records)[0]}
         every: dict[str, list[WordStats]] = defaultdict(list)
         for record in records:
             if "words_only_bg_t" not in record:
@@ -300,7 +375,8 @@ class OnlyBGSuite(Suite):
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        classifiers = list(records[0]["predictions"]) if records else []
+        classes, planted, scored = self._facts(records)
+        classifiers = [c["name"] for c in scored]
         for classifier in classifiers:
             prefix = "" if classifier == classifiers[0] else f"{classifier}."
             variations = records[0]["predictions"][classifier]
@@ -312,22 +388,24 @@ class OnlyBGSuite(Suite):
             metrics[f"{prefix}kept"] = float(np.mean([r["kept"][classifier] for r in records]))
             if "mixed_same" in variations and "mixed_rand" in variations:
                 metrics[f"{prefix}bg_gap"] = metrics[f"{prefix}acc.mixed_same"] - metrics[f"{prefix}acc.mixed_rand"]
-            if self._planted is not None:
+            if planted is not None:
                 kept, every = self._kept_and_all(records, classifier)
                 words = shortcut_words(kept, every, top=self.config.top_k)
-                hits = [self._planted[c] in [w for w, _ in words.get(c, [])] for c in self._classes]
+                # A class without val images has no record and no planted entry here; it has no words either: a miss.
+                hits = [c in planted and planted[c] in [w for w, _ in words.get(c, [])] for c in classes]
                 metrics[f"recall_at_k.{classifier}"] = float(np.mean(hits))
-        if self._planted is not None and f"recall_at_k.{SHORTCUT}" in metrics:
+        if planted is not None and f"recall_at_k.{SHORTCUT}" in metrics:
             metrics["recall_at_k.difference"] = metrics[f"recall_at_k.{SHORTCUT}"] - metrics[f"recall_at_k.{BALANCED}"]
         metrics["num_images"] = len(records)
         metrics["num_explained_only_bg_t"] = sum("words_only_bg_t" in r for r in records)
         return metrics
 
     def summarize(self, records: list[dict], context, out_dir: Path) -> tuple[dict, list[str]]:
-        details: dict = {"classifiers": self._classifier_descriptions, "top_k": self.config.top_k}
-        if self._planted is not None:
-            details["planted_background"] = self._planted
-        classifiers = list(records[0]["predictions"]) if records else []
+        _, planted, scored = self._facts(records)
+        details: dict = {"classifiers": {c["name"]: c["description"] for c in scored}, "top_k": self.config.top_k}
+        if planted is not None:
+            details["planted_background"] = planted
+        classifiers = [c["name"] for c in scored]
         details["shortcut_words"] = {}
         for classifier in classifiers:
             kept, every = self._kept_and_all(records, classifier)

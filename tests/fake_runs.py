@@ -2,7 +2,10 @@
 
 They follow the run-directory contract of harness/pipeline/run.py and suites/base.py: config.json, metrics.json,
 records.jsonl with per_image_metrics and word_stats, word-cloud PNGs, a world folder with the images,
-and optional suites/<name>/{metrics.json, records.jsonl, figure}.
+and optional suites/<name>/{metrics.json, records.jsonl, figure}. By default they are of the current
+format (harness/metrics/formats.py: "format" fields, intervals, the current metric names);
+``old_format=True`` writes what the harness wrote before: no "format", no intervals, and the top-k
+rates under their old names (``OLD_NAMES``).
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT
+from harness.metrics.intervals import intervals_of
+
 CLASSES = ("bird", "boat", "car")
 BACKGROUNDS = ("water", "grass", "road")
-METRICS = ("explain.object_top5_rate", "explain.background_top5_rate", "explain.object_doc_freq_mean", "explain.background_doc_freq_mean")
+METRICS = ("explain.object_in_top_k_rate", "explain.background_in_top_k_rate", "explain.object_doc_freq_mean", "explain.background_doc_freq_mean")
+# Format 1's names of the top-k rates (harness/reporting/run_reader.py RENAMED_METRICS maps them).
+OLD_NAMES = {"explain.object_in_top_k_rate": "explain.object_top5_rate", "explain.background_in_top_k_rate": "explain.background_top5_rate",
+             "explain.chance_object_in_top_k_rate": "explain.chance_object_top5_rate"}
 
 
 def _png(path: Path, colour: tuple[int, int, int], label: str, size: tuple[int, int] = (240, 160)) -> str:
@@ -40,13 +49,14 @@ def make_run(
     class_words: dict[str, list[str]] | None = None,
     suites: dict[str, dict] | None = None,
     image_ids: list[str] | None = None,
-    data: str = "synthetic world (harness/worlds/synthetic.py), not real images",
+    data: str = "synthetic world (harness/worlds/default_world.py), not real images",
+    old_format: bool = False,
 ) -> Path:
     """A run directory at root/name.
 
     per_image: metric -> one value per image (default: a fixed pattern); class_words: class -> its
     explanation words (each image of the class gets them, in descending counts); suites: suite name ->
-    {"metrics": ..., "per_image": {metric: [values]}, "paper": ..., "stand_in": ...}.
+    {"metrics": ..., "per_image": {metric: [values]}, "paper": ..., "stand_in": ...}; old_format: see above.
     """
     run = Path(root) / name
     world = Path(root) / f"world_{name}"
@@ -75,6 +85,8 @@ def make_run(
                 "per_image_metrics": {m: values[index] for m, values in per_image.items()},
             }
         )
+        if not old_format:
+            records[-1]["format"] = RECORDS_FORMAT
         if index < 3:
             clouds.append(f"wordclouds/image_{image_id}.png")
             _png(run / clouds[-1], (150, 150, 150), f"cloud {image_id}")
@@ -82,8 +94,11 @@ def make_run(
         clouds.append(f"wordclouds/class_{cls}.png")
         _png(run / clouds[-1], (220, 20, 20), f"class {cls}")
     means = {m: float(np.mean(v)) for m, v in per_image.items()}
+    run_metrics = {**means, "explain.chance_object_in_top_k_rate": 0.0, "explain.num_images": len(image_ids), "explain.top_k": 5}
     metrics = {
-        "metrics": {**means, "explain.chance_object_top5_rate": 0.0, "explain.num_images": len(image_ids), "explain.top_k": 5},
+        "format": METRICS_FORMAT,
+        "metrics": run_metrics,
+        "intervals": intervals_of(run_metrics, records, resamples=999),
         "definitions": {m: f"definition of {m}" for m in per_image},
         "higher_is_better": {m: True for m in per_image},
         "training": [{"epoch": e, "train_loss": 4.0 / e, "val_loss": 3.5 / e + 0.2, "seconds": 10.0} for e in range(1, 5)],
@@ -91,13 +106,17 @@ def make_run(
         "total_seconds": 37.0,
         "seed": 0,
         "config_hash": "0123456789ab",
-        "provenance": {"git_commit": "abc123", "date": "2026-01-01T00:00:00+00:00", "device": "cpu", "device_name": "cpu", "python": "3.11", "libraries": {"torch": "2.14.1"}},
+        "provenance": {"harness_version": "0.1.0", "git_commit": "abc123", "date": "2026-01-01T00:00:00+00:00", "device": "cpu", "device_name": "cpu", "python": "3.11", "libraries": {"torch": "2.14.1"}},
         "data": data,
         "models": {"classifier": "packaged:efficientnet_lite0", "decoder": "prefix:packaged:smollm2-135m"},
         "wordclouds": clouds,
         "world_dir": str(world),
         "feature_cache": {"hits": 0, "misses": len(image_ids)},
     }
+    if old_format:
+        metrics = _old_format(metrics)
+        for record in records:
+            record["per_image_metrics"] = {OLD_NAMES.get(m, m): v for m, v in record["per_image_metrics"].items()}
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.json").write_text(json.dumps({"name": name, "seed": 0, "explain": {"min_doc_freq": 0.0, "top_k": 5}}))
     (run / "metrics.json").write_text(json.dumps(metrics))
@@ -108,12 +127,18 @@ def make_run(
         folder.mkdir(parents=True)
         suite_per_image = spec.get("per_image", {})
         suite_records = [{"image_id": image_id, "per_image_metrics": {m: v[i] for m, v in suite_per_image.items()}} for i, image_id in enumerate(image_ids)]
+        if not old_format:
+            for record in suite_records:
+                record["format"] = RECORDS_FORMAT
         (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in suite_records))
         figure = _png(folder / "clouds_only_bg_t.png", (20, 120, 20), f"{suite_name} figure")
+        suite_metrics = spec.get("metrics", {m: float(np.mean(v)) for m, v in suite_per_image.items()})
         summary = {
+            "format": METRICS_FORMAT,
             "suite": suite_name,
             "version": 1,
-            "metrics": spec.get("metrics", {m: float(np.mean(v)) for m, v in suite_per_image.items()}),
+            "metrics": suite_metrics,
+            "intervals": intervals_of(suite_metrics, suite_records, resamples=999),
             "higher_is_better": spec.get("higher_is_better", {m: True for m in suite_per_image}),
             "definitions": {m: f"suite definition of {m}" for m in suite_per_image},
             "paper": spec.get("paper", {}),
@@ -121,5 +146,15 @@ def make_run(
             "figures": [str(Path(figure).relative_to(run))],
             "seconds": 2.5,
         }
+        if old_format:
+            summary = {k: v for k, v in summary.items() if k not in ("format", "intervals")}
         (folder / "metrics.json").write_text(json.dumps(summary))
     return run
+
+
+def _old_format(metrics: dict) -> dict:
+    """metrics.json as format 1 wrote it: no format, no intervals, the old names."""
+    out = {k: v for k, v in metrics.items() if k not in ("format", "intervals")}
+    for key in ("metrics", "definitions", "higher_is_better"):
+        out[key] = {OLD_NAMES.get(m, m): v for m, v in metrics[key].items()}
+    return out

@@ -7,8 +7,8 @@ import torch
 
 import numpy as np
 
-from texplain.sampling.stopping import _DrawnWords, predicted_agreement, sample_until_stable, stopping_point
-from texplain.sampling import SamplingConfig, sample_sentences
+from texplain.sampling.stopping import AdaptiveStopping, _DrawnWords, predicted_agreement
+from texplain.sampling import SamplingConfig, sample_sentences, sample_sentences_batch
 from tiny_models import tiny_prefix_decoder
 
 
@@ -38,9 +38,16 @@ def test_agreement_grows_as_the_gap_at_rank_k_becomes_clear():
     assert early < late
     # Replayed on the fixed run, the rule stops before the end and keeps the final top-2.
     config = SamplingConfig(num_sentences=1000, stopping="adaptive", stop_top_k=2, stop_chunk=50)
-    used = stopping_point(sentences, config, seed=3)
+    used = AdaptiveStopping.from_config(config).replay(sentences, seed=3).sentences
     assert 100 <= used < 1000
     assert _drawn(sentences[:used]).top_words(2) == _drawn(sentences).top_words(2) == ["boat", "water"]
+
+
+def _until_stable(decoder, conditionings, seeds, config):
+    """Adaptive sentences and stop records through the public entry point."""
+    stops = []
+    sentences = sample_sentences_batch(decoder, conditionings, seeds, config, stops=stops)
+    return sentences, stops
 
 
 def test_adaptive_sentences_are_a_prefix_of_the_fixed_run_and_stop_early():
@@ -48,17 +55,62 @@ def test_adaptive_sentences_are_a_prefix_of_the_fixed_run_and_stop_early():
     conditioning = torch.randn(3, decoder.conditioning_dim, generator=torch.Generator().manual_seed(0))
     fixed = SamplingConfig(num_sentences=400, min_words=3, max_words=6, batch_size=100)
     adaptive = dataclasses.replace(fixed, stopping="adaptive", stop_top_k=3, stop_chunk=40)
-    (sentences,), (record,) = sample_until_stable(decoder, conditioning[None], [5], adaptive)
+    (sentences,), (record,) = _until_stable(decoder, conditioning[None], [5], adaptive)
     reference = sample_sentences(decoder, conditioning, 5, fixed)
     assert sentences == reference[: len(sentences)]
-    assert record["sentences"] == len(sentences) and record["checks"] >= 2
-    # Through the public entry point too.
+    assert record.sentences == len(sentences) and record.chunks >= 2
+    # Through the one-image entry point too.
     assert sample_sentences(decoder, conditioning, 5, adaptive) == sentences
-    # Several images in one call: each gets exactly what it gets alone.
+    # Several images in one call: each gets exactly what it gets alone, and its own record.
     other = torch.randn(3, decoder.conditioning_dim, generator=torch.Generator().manual_seed(1))
-    both, _ = sample_until_stable(decoder, torch.stack([conditioning, other]), [5, 6], adaptive)
-    assert both[0] == sentences
-    assert both[1] == sample_until_stable(decoder, other[None], [6], adaptive)[0][0]
+    both, records = _until_stable(decoder, torch.stack([conditioning, other]), [5, 6], adaptive)
+    assert both[0] == sentences and records[0] == record
+    alone, (other_record,) = _until_stable(decoder, other[None], [6], adaptive)
+    assert both[1] == alone[0] and records[1] == other_record
+
+
+def test_stop_records_say_how_each_image_stopped():
+    decoder = tiny_prefix_decoder()
+    conditioning = torch.randn(3, decoder.conditioning_dim, generator=torch.Generator().manual_seed(0))
+    adaptive = SamplingConfig(num_sentences=400, min_words=3, max_words=6, batch_size=100, stopping="adaptive", stop_top_k=2, stop_chunk=40)
+    (sentences,), (record,) = _until_stable(decoder, conditioning[None], [5], adaptive)
+    # This image settles before the cap: the record holds the check that stopped it.
+    assert record.stopped_early and len(sentences) < 400
+    assert record.sentences == len(sentences) == 40 * record.chunks
+    assert record.agreement >= adaptive.stop_agreement
+    assert record.top_k == _drawn(sentences).top_words(2)
+    # Replaying the rule on the fixed run's sentences stops at the same place with the same record.
+    fixed = dataclasses.replace(adaptive, stopping="fixed")
+    assert AdaptiveStopping.from_config(adaptive).replay(sample_sentences(decoder, conditioning, 5, fixed), 5) == record
+    # At an agreement no image can reach, every image draws all N and says so.
+    strict = dataclasses.replace(adaptive, num_sentences=120, stop_agreement=1.0)
+    (_, _), records = _until_stable(decoder, torch.stack([conditioning, conditioning.flip(0)]), [5, 6], strict)
+    for capped in records:
+        assert not capped.stopped_early and capped.sentences == 120 and capped.chunks == 3
+    # Fixed N has no stop to record: one None per image.
+    stops = []
+    sample_sentences_batch(decoder, conditioning[None], [5], fixed, stops=stops)
+    assert stops == [None]
+    assert record.to_json() == {"sentences": record.sentences, "chunks": record.chunks, "agreement": record.agreement,
+                                "stopped_early": True, "top_k": record.top_k}
+
+
+def test_the_policy_knows_only_its_draw_function():
+    # No decoder: a draw function that numbers sentences is enough, and a wrong answer is an error.
+    policy = AdaptiveStopping(top_k=1, chunk=10, agreement=0.9, max_sentences=50)
+    asked = []
+
+    def draw(images, first, count):
+        asked.append((list(images), first, count))
+        return [["boat water"] * count for _ in images]
+
+    sentences, records = policy.sample(draw, [1, 2])
+    assert asked == [([0, 1], 0, 10), ([0, 1], 10, 10)]  # one call per chunk for all unsettled images
+    assert [len(s) for s in sentences] == [20, 20] and all(r.stopped_early and r.agreement == 1.0 for r in records)
+    with pytest.raises(ValueError, match="must return 10 sentences"):
+        policy.sample(lambda images, first, count: [["boat"]] * len(images), [1])
+    with pytest.raises(ValueError, match="replay needs the 50 sentences"):
+        policy.replay(["boat"] * 49, seed=1)
 
 
 def test_fixed_is_the_default_and_bad_options_are_refused():

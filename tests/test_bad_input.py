@@ -82,7 +82,7 @@ def test_feature_cache_hits_and_recomputes_corrupt_entries(tmp_path):
 
 
 def test_explain_lists_every_bad_image_before_loading_any_model(tmp_path, monkeypatch, capsys):
-    import harness.cli.explain
+    import texplain.explainer
     from harness.cli.main import main
     from PIL import Image
 
@@ -92,9 +92,10 @@ def test_explain_lists_every_bad_image_before_loading_any_model(tmp_path, monkey
         loaded.append(args)
         raise AssertionError("a model was loaded before the images were checked")
 
+    # The command loads its models through texplain.Explainer.from_checkpoint.
     for name in ("read_checkpoint", "load_decoder", "load_translator"):
-        monkeypatch.setattr(harness.cli.explain, name, no_model, raising=False)
-    monkeypatch.setattr(harness.cli.explain.FrozenClassifier, "from_spec", no_model)
+        monkeypatch.setattr(texplain.explainer, name, no_model)
+    monkeypatch.setattr(texplain.explainer.FrozenClassifier, "from_spec", no_model)
     good = tmp_path / "good.png"
     Image.new("RGB", (16, 16), (10, 200, 30)).save(good)
     missing = tmp_path / "missing.jpg"

@@ -38,17 +38,21 @@ def test_identical_runs_give_zero_delta_and_zero_interval(runs):
     a, _, same = runs
     comparison = compare_runs(read_run(a), read_run(same), resamples=200)
     assert comparison.matched_images == N
+    with_interval = {row.name for row in comparison.metrics if row.n is not None}
+    assert with_interval == set(METRICS) | {"only_bg.keep_rate"}
     for row in comparison.metrics:
-        assert (row.delta, row.ci_low, row.ci_high) == (0.0, 0.0, 0.0)
+        # Per-image metrics: a zero interval; run-level values (counts, the baseline): no interval at all.
+        expected = (0.0, 0.0, 0.0) if row.name in with_interval else (0.0, None, None)
+        assert (row.delta, row.ci_low, row.ci_high) == expected, row
         assert row.verdict == "no change"
-    assert {row.name for row in comparison.metrics} == set(METRICS) | {"only_bg.keep_rate"}
+    assert {row.name for row in comparison.metrics} - with_interval == {"explain.chance_object_in_top_k_rate", "explain.num_images", "explain.top_k"}
     assert all(o.jaccard == 1.0 for o in comparison.word_overlap)
 
 
 def test_known_shift_is_covered_and_marked_as_regression(runs):
     a, b, _ = runs
     comparison = compare_runs(read_run(a), read_run(b), resamples=500)
-    row = comparison.metric("explain.object_top5_rate")
+    row = comparison.metric("explain.object_in_top_k_rate")
     assert row.delta == pytest.approx(-0.1)
     assert row.ci_low <= -0.1 <= row.ci_high
     assert row.verdict == "regression"
@@ -71,24 +75,24 @@ def test_bootstrap_interval_covers_a_noisy_shift_and_is_reproducible():
 def test_exit_codes_follow_thresholds(runs, tmp_path, capsys):
     a, b, same = runs
     out = tmp_path / "cmp.json"
-    assert main(["compare", str(a), str(b), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate<-0.02", "--out", str(out)]) == 1
+    assert main(["compare", str(a), str(b), "--bootstrap", "100", "--fail-if", "explain.object_in_top_k_rate<-0.02", "--out", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "REGRESSION" in printed and "CROSSED" in printed and f"matched {N} images" in printed
     saved = json.loads(out.read_text())
     assert saved["failed"] is True and saved["matched_images"] == N
     assert saved["thresholds"][0]["crossed"] is True
     # The same change within a looser threshold, and a '>' threshold that is not crossed: exit 0.
-    assert main(["compare", str(a), str(b), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate<-0.2", "--fail-if", "explain.object_top5_rate>0.05"]) == 0
-    assert main(["compare", str(a), str(same), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate<-0.02"]) == 0
+    assert main(["compare", str(a), str(b), "--bootstrap", "100", "--fail-if", "explain.object_in_top_k_rate<-0.2", "--fail-if", "explain.object_in_top_k_rate>0.05"]) == 0
+    assert main(["compare", str(a), str(same), "--bootstrap", "100", "--fail-if", "explain.object_in_top_k_rate<-0.02"]) == 0
     # '>' crossed: B - A = +0.1 when the runs are swapped.
-    assert main(["compare", str(b), str(a), "--bootstrap", "100", "--fail-if", "explain.object_top5_rate>0.05"]) == 1
+    assert main(["compare", str(b), str(a), "--bootstrap", "100", "--fail-if", "explain.object_in_top_k_rate>0.05"]) == 1
 
 
 def test_bad_thresholds_exit_2_with_a_suggestion(runs, capsys):
     a, b, _ = runs
-    assert main(["compare", str(a), str(b), "--fail-if", "explain.object_top5rate<-0.02"]) == 2
-    assert "Did you mean 'explain.object_top5_rate'" in capsys.readouterr().err
-    assert main(["compare", str(a), str(b), "--fail-if", "explain.object_top5_rate=-0.02"]) == 2
+    assert main(["compare", str(a), str(b), "--fail-if", "explain.object_in_top_krate<-0.02"]) == 2
+    assert "Did you mean 'explain.object_in_top_k_rate'" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--fail-if", "explain.object_in_top_k_rate=-0.02"]) == 2
     assert "METRIC<VALUE" in capsys.readouterr().err
     with pytest.raises(TExplainError):
         parse_threshold("<0.1")
@@ -131,7 +135,7 @@ def test_markdown_output(runs, tmp_path):
     md = tmp_path / "cmp.md"
     assert main(["compare", str(a), str(b), "--bootstrap", "50", "--markdown", str(md)]) == 0
     text = md.read_text()
-    assert "| `explain.object_top5_rate` |" in text and "Word-cloud overlap" in text
+    assert "| `explain.object_in_top_k_rate` |" in text and "Word-cloud overlap" in text
 
 
 def test_verdict_respects_direction():
@@ -142,3 +146,77 @@ def test_verdict_respects_direction():
     assert verdict(0.1, 0.05, 0.15, False) == "regression"
     assert verdict(0.02, -0.01, 0.05, True) == "within noise"
     assert verdict(0.1, 0.05, 0.15, None) == "changed"
+
+
+def _headline_runs(tmp_path, shortcut_b: float):
+    """Two runs whose only_bg suite reports recall_at_k.shortcut (over classes: no per-image values)."""
+    def suite(recall: float) -> dict:
+        # The fake run's own table calls keep_rate higher-is-better; the registry (only_bg) says lower.
+        return {"only_bg": {"per_image": {"keep_rate": [1.0, 0.0] * (N // 2)},
+                            "metrics": {"keep_rate": 0.5, "recall_at_k.shortcut": recall, "num_images": N},
+                            "higher_is_better": {"keep_rate": True, "recall_at_k.shortcut": True}}}
+
+    values = _values(1)
+    return make_run(tmp_path, "a", N, per_image=values, suites=suite(1.0)), make_run(tmp_path, "b", N, per_image=values, suites=suite(shortcut_b))
+
+
+def test_a_suite_headline_without_per_image_values_is_compared_and_gated(tmp_path, capsys):
+    a, b = _headline_runs(tmp_path, shortcut_b=0.75)
+    comparison = compare_runs(read_run(a), read_run(b), resamples=50)
+    row = comparison.metric("only_bg.recall_at_k.shortcut")
+    assert (row.n, row.ci_low, row.ci_high, row.source) == (None, None, None, "suites/only_bg/metrics.json")
+    assert row.delta == pytest.approx(-0.25) and row.verdict == "lower (no interval)"
+    # Direction and definition come from the registry, not from the run's own table.
+    assert row.higher_is_better is True and "planted background word" in row.definition
+    assert comparison.metric("only_bg.keep_rate").higher_is_better is False
+    assert comparison.metric("only_bg.num_images").higher_is_better is None
+    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "only_bg.recall_at_k.shortcut<-0.1"]) == 1
+    printed = capsys.readouterr().out
+    assert "CROSSED  only_bg.recall_at_k.shortcut<-0.1  (delta -0.2500)" in printed
+    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "only_bg.recall_at_k.shortcut<-0.3"]) == 0
+    a2, b2 = _headline_runs(tmp_path / "same", shortcut_b=1.0)
+    assert main(["compare", str(a2), str(b2), "--bootstrap", "50", "--fail-if", "only_bg.recall_at_k.shortcut<-0.1"]) == 0
+
+
+def test_an_old_run_compares_with_a_new_one_under_the_new_names(tmp_path, capsys):
+    values = _values(1)
+    worse = {m: [v - 0.1 for v in vs] for m, vs in values.items()}
+    old = make_run(tmp_path, "old", N, per_image=values, old_format=True)
+    new = make_run(tmp_path, "new", N, per_image=worse)
+    assert "explain.object_top5_rate" in (old / "records.jsonl").read_text()  # the fixture really is old
+    run = read_run(old)
+    assert run.renamed == ["explain.background_top5_rate", "explain.chance_object_top5_rate", "explain.object_top5_rate"]
+    assert "explain.object_in_top_k_rate" in run.metrics and "explain.object_top5_rate" not in run.metrics
+    assert all("explain.object_in_top_k_rate" in r["per_image_metrics"] for r in run.records)
+    assert run.intervals == {} and run.format_version == 1
+    comparison = compare_runs(run, read_run(new), resamples=100)
+    assert comparison.metric("explain.object_in_top_k_rate").delta == pytest.approx(-0.1)
+    assert any("explain.object_top5_rate -> explain.object_in_top_k_rate" in note for note in comparison.notes)
+    assert "explain.object_top5_rate" not in comparison.not_compared
+    # A CI's threshold written with the old name keeps working, and says it was renamed.
+    assert main(["compare", str(old), str(new), "--bootstrap", "50", "--fail-if", "explain.object_top5_rate<-0.02"]) == 1
+    printed = capsys.readouterr().out
+    assert "explain.object_top5_rate is now named explain.object_in_top_k_rate" in printed
+
+
+def test_compare_json_says_its_format_and_harness_version(runs, tmp_path):
+    from harness.pipeline.provenance import harness_version
+
+    a, b, _ = runs
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(a), str(b), "--bootstrap", "20", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert list(saved)[0] == "format" and saved["format"] == "texplain-compare/2"
+    assert saved["harness_version"] == harness_version() != ""
+    headline = {m["name"]: m for m in saved["metrics"]}["explain.num_images"]
+    assert headline["ci_low"] is None and headline["n"] is None
+
+
+def test_markdown_lists_definitions_from_the_registry(runs, tmp_path):
+    a, b, _ = runs
+    md = tmp_path / "cmp.md"
+    assert main(["compare", str(a), str(b), "--bootstrap", "20", "--markdown", str(md)]) == 0
+    text = md.read_text()
+    # fake_runs writes "definition of <name>" into metrics.json; the registry's own definition wins.
+    assert "## Definitions" in text and "definition of explain" not in text
+    assert "- `explain.object_in_top_k_rate`: share of held-out images whose true object class word is among the top-k words" in text

@@ -66,15 +66,15 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(runs, monkeypatch, capsys):
 
 def test_a_crossed_threshold_exits_1_and_a_clean_comparison_0(runs):
     a, b = runs
-    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "explain.object_top5_rate<-0.02"]) == 1
-    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "explain.object_top5_rate<-0.5"]) == 0
+    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "explain.object_in_top_k_rate<-0.02"]) == 1
+    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "explain.object_in_top_k_rate<-0.5"]) == 0
 
 
 def test_bad_input_and_usage_exit_2(runs, tmp_path, capsys):
     a, _ = runs
     assert main(["compare", str(a), str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
-    assert main(["compare", str(a), str(a), "--fail-if", "explain.object_top5_rate=1"]) == 2
+    assert main(["compare", str(a), str(a), "--fail-if", "explain.object_in_top_k_rate=1"]) == 2
     with pytest.raises(SystemExit) as usage:
         main(["compare", str(a)])  # RUN_B missing: argparse's usage error
     assert usage.value.code == 2
@@ -83,9 +83,9 @@ def test_bad_input_and_usage_exit_2(runs, tmp_path, capsys):
 @pytest.mark.parametrize(
     "fields, expected",
     [
-        ({"per_image_metrics": "explain.object_top5_rate=1"}, "'per_image_metrics' is str"),
-        ({"per_image_metrics": {"explain.object_top5_rate": "high"}}, "per_image_metrics['explain.object_top5_rate'] is str 'high', expected a number"),
-        ({"per_image_metrics": {"explain.object_top5_rate": [1, 0]}}, "per_image_metrics['explain.object_top5_rate'] is list"),
+        ({"per_image_metrics": "explain.object_in_top_k_rate=1"}, "'per_image_metrics' is str"),
+        ({"per_image_metrics": {"explain.object_in_top_k_rate": "high"}}, "per_image_metrics['explain.object_in_top_k_rate'] is str 'high', expected a number"),
+        ({"per_image_metrics": {"explain.object_in_top_k_rate": [1, 0]}}, "per_image_metrics['explain.object_in_top_k_rate'] is list"),
         ({"truth": "a boat"}, "'truth' is str"),
     ],
 )

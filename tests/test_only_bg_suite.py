@@ -11,9 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.config import OnlyBGConfig
 from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
-from suites.only_bg import OnlyBGSuite, ScoringClassifier, shortcut_words
+from suites.only_bg import OnlyBGConfig, OnlyBGSuite, ScoringClassifier, shortcut_words
 from texplain.words import word_stats
 
 CLASSES = ("boat", "car", "house")
@@ -123,6 +122,14 @@ def test_background_reliant_classifier_gets_full_recall_and_object_reliant_none(
     assert len(records) == len(CLASSES) * PER_CLASS
     assert all(set(r["per_image_metrics"]) == {"acc.original", "acc.only_bg_t", "acc.mixed_same", "acc.mixed_rand", "kept"} for r in records)
     assert np.mean([r["per_image_metrics"]["kept"] for r in records]) == pytest.approx(metrics["kept"])
+
+    # aggregate reads only the records: a brand-new instance (as in a fresh process) that never ran
+    # gives the same metrics from the saved records.jsonl, recall@k included (it needs the planted truth).
+    fresh = OnlyBGSuite(OnlyBGConfig(num_classes=3, val_per_class=PER_CLASS, original_per_class=2, top_k=2))
+    assert fresh.aggregate(records) == metrics
+    assert all(r["planted_background"] == PLANTED[r["class"]] and r["val_classes"] == list(CLASSES) for r in records)
+    details, _ = fresh.summarize(records, context, tmp_path / "again")
+    assert details["planted_background"] == PLANTED and details["classifiers"]["shortcut"] == "constructed to rely on the background"
 
 
 def test_shortcut_words_rank_by_excess_over_other_classes():

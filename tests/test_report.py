@@ -113,11 +113,11 @@ def test_training_chart_ticks_and_single_epoch():
 
 def test_report_names_the_empty_clouds_of_the_words_stage(tmp_path):
     # A class whose every sampled sentence is stop words: the run draws placeholders instead of
-    # crashing (harness/pipeline/run.py draw_clouds), and the report says which clouds are empty and why.
+    # crashing (harness/pipeline/words_step.py draw_clouds), and the report says which clouds are empty and why.
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.run import draw_clouds
+    from harness.pipeline.words_step import draw_clouds
     from harness.pipeline.training_data import CaptionedImage
     from texplain.wordcloud_render import is_placeholder
     from texplain.words import WordStats, word_stats
@@ -158,3 +158,36 @@ def test_report_names_the_empty_clouds_of_the_words_stage(tmp_path):
 def test_report_of_a_run_without_empty_clouds_says_nothing_of_them(run_dir):
     html = write_report(run_dir).html.read_text()
     assert "empty cloud" not in html.lower() and "placeholder" not in html
+
+
+def test_report_shows_intervals_beside_values_and_none_where_there_is_none(tmp_path):
+    from harness.reporting.report import fmt_interval
+    from harness.reporting.run_reader import read_run
+
+    run = make_run(tmp_path, "intervals", 10, suites=SUITE)
+    read = read_run(run)
+    paths = write_report(run)
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    for name in METRICS:
+        interval = read.intervals[name]
+        shown = fmt_interval(read.metrics[name], interval)
+        assert shown.startswith(f"{read.metrics[name]:.3f} [") and f"{interval['low']:.3f}" in shown
+        assert f"| `{name}` | {shown} |" in md and shown in html
+    # No per-image values: the value alone, never a zero-width interval.
+    assert "| `explain.num_images` | 10 |" in md and "| `explain.top_k` | 5 |" in md
+    # fake_runs' metrics.json defines only the rates: the others' definitions come from the registry.
+    assert "| `explain.num_images` | 10 |  |  | held-out images explained and scored (never trained on) |" in md
+    kept = fmt_interval(0.5, read.suites["only_bg"].intervals["kept_label"])
+    assert kept.startswith("0.500 [") and f"| `kept_label` | {kept} |" in md
+    assert "| `bg_gap` | 0.070 |" in md
+    assert "95% bootstrap interval over images (BCa, 999 resamples)" in md
+    assert "texplain-harness version" in html and "texplain-metrics/2" in md
+    assert fmt_interval(0.25, None) == "0.250" and fmt_interval(0.25, {"low": 0.1, "high": 0.4}) == "0.250 [0.100, 0.400]"
+
+
+def test_report_of_an_old_run_reads_the_old_names_and_says_so(tmp_path):
+    run = make_run(tmp_path, "old", 6, old_format=True)
+    md = write_report(run).markdown.read_text()
+    assert "`explain.object_in_top_k_rate`" in md and "`explain.object_top5_rate`" not in md.split("## Report notes")[0]
+    assert "explain.object_top5_rate -> explain.object_in_top_k_rate" in md
+    assert "No metric has an interval" in md and "texplain-metrics/1" in md

@@ -2,6 +2,7 @@
 reuse, which stages a changed setting reruns, and SIGKILL-and-resume giving identical outputs."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -32,7 +33,8 @@ def _outputs(path: Path) -> dict[str, str]:
     return {name: (path / name).read_text() for name in names}
 
 
-def test_run_directory_stage_reuse_and_reruns(tmp_path):
+def test_run_directory_stage_reuse_and_reruns(tmp_path, caplog):
+    caplog.set_level(logging.INFO)  # as `texplain --log-level INFO` (the default) does; run.log follows the level
     config = load_config("quickstart", TINY)
     path = run(config, tmp_path, progress=False)
     for name in ("config.json", "samples.jsonl", "records.jsonl", "metrics.json", "translator/model.safetensors", "translator/config.json", "stages.json",
@@ -40,7 +42,8 @@ def test_run_directory_stage_reuse_and_reruns(tmp_path):
         assert (path / name).exists(), name
     assert path.name.startswith("quickstart-")
     metrics = json.loads((path / "metrics.json").read_text())
-    assert {"explain.object_top5_rate", "explain.background_top5_rate"} <= set(metrics["metrics"])
+    assert {"explain.object_in_top_k_rate", "explain.background_in_top_k_rate"} <= set(metrics["metrics"])
+    assert metrics["format"] == "texplain-metrics/2" and metrics["intervals"]["explain.object_in_top_k_rate"]["n"] == 3
     assert metrics["provenance"]["libraries"]["torch"] and metrics["provenance"]["git_commit"]
     assert metrics["seed"] == 0 and "definitions" in metrics
     assert set(metrics["stage_seconds"]) >= {"data", "features", "translator", "explain", "words", "suite:only_bg"}
@@ -74,6 +77,18 @@ def test_run_directory_stage_reuse_and_reruns(tmp_path):
     top3 = run(load_config("quickstart", TINY + ["explain.top_k=3"]), tmp_path, progress=False)
     status = {name: entry["status"] for name, entry in _stages(top3).items() if "key" in entry}
     assert status == {"translator": "reused", "explain": "reused", "words": "ran", "suite:only_bg": "reused"}
+    # A smoke run (--limit 1): one image per stage, the translator reused, marked as such, its own stages.
+    smoke = run(load_config("quickstart", TINY + ["limit=1"]), tmp_path, progress=False)
+    status = {name: entry["status"] for name, entry in _stages(smoke).items() if "key" in entry}
+    assert status == {"translator": "reused", "explain": "ran", "words": "ran", "suite:only_bg": "ran"}
+    smoke_metrics = json.loads((smoke / "metrics.json").read_text())
+    assert smoke_metrics["smoke_run"] is True and smoke_metrics["limit"] == 1 and smoke_metrics["metrics"]["explain.num_images"] == 1
+    assert len((smoke / "samples.jsonl").read_text().splitlines()) == 1
+    only_bg_samples = (tmp_path / ".stages").glob(f"{_stages(smoke)['suite:only_bg']['dir'].split('/')[-1]}/samples.jsonl")
+    assert all(len(p.read_text().splitlines()) <= 2 for p in only_bg_samples)  # <= 1 per variation
+    # Every run keeps its log beside its outputs.
+    assert "stage translator" in (path / "run.log").read_text() and "precision of train: fp32" in (smoke / "run.log").read_text()
+
     # A training setting reruns the translator and everything after it.
     lr = run(load_config("quickstart", TINY + ["train.lr=0.001"]), tmp_path, progress=False)
     assert all(entry["status"] == "ran" for entry in _stages(lr).values() if "key" in entry)

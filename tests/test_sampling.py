@@ -6,13 +6,17 @@ import torch
 from scipy import stats
 
 from texplain.decoders.base import FrozenDecoder
+from texplain.decoders.stepper import SlotStepper
+from texplain.errors import TExplainError
 from texplain.sampling import (
     SamplingConfig,
     counter_uniforms,
     image_seed,
     nucleus_probabilities,
+    resolve_engine,
     sample_from_uniforms,
     sample_sentences,
+    sample_sentences_batch,
 )
 from tiny_models import tiny_cross_attention_decoder, tiny_prefix_decoder, word_tokenizer
 
@@ -141,3 +145,62 @@ def test_partial_sort_path_picks_the_same_tokens_as_a_full_sort():
     kept, order = nucleus_probabilities(logits, 0.95)
     allowed = [set(order[i][kept[i] > 0].tolist()) for i in range(64)]
     assert all(int(t) in allowed[i] for i, t in enumerate(mixed))
+
+
+class FixedStepper(SlotStepper):
+    """A stepper that only knows the fixed distribution: what a decoder's fast path looks like to the sampler."""
+
+    def __init__(self, logits: torch.Tensor, rows: int):
+        self.logits, self.rows, self.asked_rows, self.steps = logits, rows, rows, 0
+
+    def prefill(self, conditionings):
+        return self.logits.expand(conditionings.shape[0], -1).clone()
+
+    def start(self, slots, images):
+        pass
+
+    def step(self, token_ids):
+        self.steps += 1
+        return self.logits.expand(self.rows, -1).clone()
+
+    def keep(self, slots):
+        self.rows = len(slots)
+        return slots
+
+
+class SteppedDecoder(FixedDistributionDecoder):
+    """The same fixed distribution, offering the sampler a stepper of its own."""
+
+    def static_stepper(self, rows, max_tokens, dtype=None):
+        self.stepper = FixedStepper(self.logits, rows)
+        return self.stepper
+
+
+def test_a_decoder_without_a_stepper_gets_the_generic_engine_under_auto_and_an_error_under_static():
+    decoder = FixedDistributionDecoder(torch.tensor([0.0, 0.0, 0.0, 0.1, 0.5, 0.4]) + 1e-12)
+    config = SamplingConfig(num_sentences=20, min_words=1, max_words=3, batch_size=8)
+    assert resolve_engine(decoder, config) == "generic"
+    assert len(sample_sentences(decoder, torch.zeros(2, 4), seed=1, config=config)) == 20
+    static = SamplingConfig(num_sentences=20, min_words=1, max_words=3, batch_size=8, engine="static")
+    with pytest.raises(TExplainError, match="engine 'static' needs a decoder that offers a static-cache stepper.*test:fixed"):
+        sample_sentences(decoder, torch.zeros(2, 4), seed=1, config=static)
+    with pytest.raises(TExplainError, match="offers none"):
+        resolve_engine(decoder, static)
+    assert resolve_engine(tiny_prefix_decoder(), config) == "static"
+    assert resolve_engine(tiny_cross_attention_decoder(), config) == "generic"
+
+
+def test_the_static_engine_runs_whatever_stepper_the_decoder_offers():
+    # The sampler knows only the SlotStepper contract: a stepper of a non-Llama test double is driven
+    # just like the Llama one, gives the same sentences as that decoder's prefill/extend (same logits,
+    # same uniforms), and is asked for its batch rows (never more rows than sentences).
+    probabilities = torch.tensor([0.0, 0.0, 0.0, 0.1, 0.5, 0.3, 0.1]) + 1e-12
+    decoder = SteppedDecoder(probabilities)
+    config = SamplingConfig(num_sentences=30, min_words=2, max_words=5, batch_size=64)
+    stepped = sample_sentences_batch(decoder, torch.zeros(2, 2, 4), [3, 4], config)
+    assert decoder.stepper.steps > 0 and decoder.stepper.asked_rows == 60
+    assert resolve_engine(decoder, config) == "static"
+    generic = sample_sentences_batch(decoder, torch.zeros(2, 2, 4), [3, 4], SamplingConfig(num_sentences=30, min_words=2, max_words=5, batch_size=64, engine="generic"))
+    assert stepped == generic
+    sample_sentences_batch(decoder, torch.zeros(1, 2, 4), [3], SamplingConfig(num_sentences=5, min_words=2, max_words=5, batch_size=64))
+    assert decoder.stepper.asked_rows == 5

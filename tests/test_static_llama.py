@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from texplain.decoders.static_llama import PackedLinear, StaticLlamaSlots, prefix_cache, supports_static_llama
+from texplain.decoders.static_llama import PackedLinear, StaticLlamaSlots, StaticLlamaStepper, StaticLlamaWeights, prefix_cache, supports_static_llama
 from tiny_models import tiny_cross_attention_decoder, tiny_prefix_decoder
 
 
@@ -22,7 +22,7 @@ def _check_against_reference(decoder, k, steps, atol):
     streams = torch.randint(4, decoder.vocab_size, (3, steps), generator=generator)  # three sentences
     image_of_row = torch.tensor([0, 1, 0])
     first, keys, values = prefix_cache(model, prefixes)
-    slots = StaticLlamaSlots(decoder.static_weights(torch.float32), 3, k, steps + 2, decoder.device)
+    slots = StaticLlamaSlots(StaticLlamaWeights(decoder.model, torch.float32), 3, k, steps + 2, decoder.device)
     slots.start(torch.arange(3), keys[:, image_of_row], values[:, image_of_row])
     got = [first[image_of_row]]
     for t in range(steps):
@@ -43,7 +43,7 @@ def test_refilled_and_compacted_slots_match_a_fresh_start():
     prefixes = torch.randn(1, 3, decoder.conditioning_dim, generator=generator)
     first, keys, values = prefix_cache(decoder.model, prefixes)
     tokens = torch.randint(4, decoder.vocab_size, (4, 5), generator=generator)
-    slots = StaticLlamaSlots(decoder.static_weights(torch.float32), 4, 3, 8, decoder.device)
+    slots = StaticLlamaSlots(StaticLlamaWeights(decoder.model, torch.float32), 4, 3, 8, decoder.device)
     slots.start(torch.arange(4), keys.expand(-1, 4, -1, -1, -1), values.expand(-1, 4, -1, -1, -1))
     for t in range(3):
         slots.step(tokens[:, t])
@@ -64,6 +64,31 @@ def test_refilled_and_compacted_slots_match_a_fresh_start():
 def test_only_llama_family_prefix_models_take_the_static_path():
     assert supports_static_llama(tiny_prefix_decoder().model)
     assert not supports_static_llama(tiny_cross_attention_decoder().model)
+    # What the sampler sees: the prefix decoder offers its stepper, the cross-attention decoder none.
+    assert isinstance(tiny_prefix_decoder().static_stepper(4, 8), StaticLlamaStepper)
+    assert tiny_cross_attention_decoder().static_stepper(4, 8) is None
+
+
+def test_the_decoders_stepper_gives_the_slots_logits_and_keeps_its_weights_per_dtype():
+    decoder = tiny_prefix_decoder()
+    generator = torch.Generator().manual_seed(3)
+    prefixes = torch.randn(2, 3, decoder.conditioning_dim, generator=generator)  # two images
+    tokens = torch.randint(4, decoder.vocab_size, (3, 4), generator=generator)
+    stepper = decoder.static_stepper(3, 8, torch.float32)
+    first = stepper.prefill(prefixes)
+    image_of_slot = torch.tensor([1, 0, 1])
+    stepper.start(torch.arange(3), image_of_slot)
+    got = [stepper.step(tokens[:, t]) for t in range(4)]
+    for slot in range(3):
+        expected = _reference_logits(decoder.model, prefixes[image_of_slot[slot] : image_of_slot[slot] + 1], tokens[slot])
+        assert torch.allclose(first[image_of_slot[slot]], expected[0], atol=1e-4)
+        assert torch.allclose(torch.stack([g[slot] for g in got]), expected[1:], atol=1e-4)
+    assert stepper.keep(torch.tensor([0, 2])).tolist() == [0, 2] and stepper.rows == 2
+    # The fused weights are built once per dtype (a copy of the model's matrices), not at every call.
+    assert decoder.static_stepper(5, 8, torch.float32).weights is stepper.weights
+    assert decoder.static_stepper(5, 8, torch.bfloat16).weights.dtype == torch.bfloat16
+    with pytest.raises(RuntimeError, match="prefill"):
+        decoder.static_stepper(2, 8).step(tokens[:2, 0])
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Tests of the synthetic world (harness/worlds/synthetic.py, DESIGN.md section 6)."""
+"""Tests of the scenes and the default world (harness/worlds/: vocabulary, scene graph, caption text,
+rendering, default_world; DESIGN.md section 6)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.worlds.synthetic import (
-    BACKGROUNDS,
-    COLORS,
-    DISTRACTORS,
-    OBJECT_CLASSES,
-    POSITIONS,
-    SIZES,
-    Scene,
-    WorldSpec,
-    load_scenes,
-    make_world,
-    render_background,
-    render_scene,
-    sample_scenes,
-)
+from harness.worlds.default_world import load_scenes, make_world
+from harness.worlds.rendering import render_background, render_scene
+from harness.worlds.scene import Scene, WorldSpec, sample_scenes
+from harness.worlds.vocabulary import BACKGROUNDS, COLORS, DISTRACTORS, OBJECT_CLASSES, POSITIONS, SIZES
 from texplain.words import STOP_WORDS, lemma
 
 SMALL = 64

@@ -1,30 +1,28 @@
-"""Every translator x decoder kind on tiny random-weight models: shapes, learning, frozenness, checkpoints."""
+"""Every registered translator x decoder kind on tiny random-weight models: shapes, learning, frozenness,
+checkpoints. The pairs come from the registries (TRANSLATORS, DECODER_KINDS): a new translator or decoder
+kind is tested here as soon as it declares its tiny options or tiny builder (tests/tiny_models.py)."""
 
 import pytest
 import torch
 
 from texplain.checkpoint import load_translator, save_translator
+from texplain.decoders import DECODER_KINDS
 from texplain.errors import CheckpointMismatchError, UnknownNameError
 from texplain.training import TrainConfig, train_translator
-from texplain.translators import TRANSLATORS, TranslatorShape, build_translator
-from tiny_models import CAPTIONS, DECODER_BUILDERS
+from texplain.translators import TRANSLATORS, TranslatorShape
+from tiny_models import CAPTIONS, tiny_decoder, tiny_translator
 
 TOKENS, DIM = 6, 20
-# Random frozen tiny decoders are hard to steer; these budgets halve the loss with a margin
-# (measured final/initial: 0.26-0.43 over the six pairs).
-TRAIN_BUDGET = {"linear": (200, 3e-2), "mlp_bn": (200, 1e-2), "transformer": (300, 3e-3)}
-TRANSLATOR_OPTIONS = {"mlp_bn": {"hidden_dim": 64}, "linear": {}, "transformer": {"width": 32, "depth": 1, "heads": 4}}
+# One budget for every pair: 30 steps (8 captions, batch 8). Measured loss ratios final/initial were
+# 0.56-0.89 over the six pairs of today; a translator that does not learn stays near 1.
+CONTRACT_STEPS, CONTRACT_LR, MAX_LOSS_RATIO = 30, 1e-2, 0.95
+PAIRS = [(t, k) for t in TRANSLATORS.names() for k in DECODER_KINDS.names()]
 
 
 def make(translator_name, decoder_kind, output_tokens=3):
-    decoder = DECODER_BUILDERS[decoder_kind]()
+    decoder = tiny_decoder(decoder_kind)
     shape = TranslatorShape(TOKENS, DIM, output_tokens, decoder.conditioning_dim)
-    torch.manual_seed(1)
-    return build_translator(translator_name, shape, **TRANSLATOR_OPTIONS[translator_name]), decoder
-
-
-def test_registry_has_the_three_translators():
-    assert {"mlp_bn", "linear", "transformer"} <= set(TRANSLATORS.names())
+    return tiny_translator(translator_name, shape), decoder
 
 
 def test_unknown_translator_suggests_a_name():
@@ -32,39 +30,47 @@ def test_unknown_translator_suggests_a_name():
         TRANSLATORS.get("mlp_nb")
 
 
-@pytest.mark.parametrize("decoder_kind", sorted(DECODER_BUILDERS))
-@pytest.mark.parametrize("translator_name", sorted(TRANSLATOR_OPTIONS))
-def test_shapes(translator_name, decoder_kind):
-    translator, decoder = make(translator_name, decoder_kind)
+def test_the_registries_are_not_empty():
+    # The contract test below is parametrized over them; an empty registry would pass it vacuously.
+    assert TRANSLATORS.names() and DECODER_KINDS.names()
+
+
+@pytest.mark.parametrize("translator_name, decoder_kind", PAIRS)
+def test_contract(translator_name, decoder_kind, tmp_path):
+    """Build, forward shapes, bad input refused, a few training steps lower the loss and leave the
+    decoder frozen and unchanged, and a save/load round trip gives the same outputs."""
+    # A cross-attention decoder takes every classifier token as memory; a prefix LM gets k=3 tokens.
+    output_tokens = TOKENS if decoder_kind == "cross_attention" else 3
+    translator, decoder = make(translator_name, decoder_kind, output_tokens)
+    assert translator.name == translator_name and decoder.kind == decoder_kind
+
     out = translator(torch.randn(4, TOKENS, DIM))
-    assert out.shape == (4, 3, decoder.conditioning_dim)
-    logits = decoder.caption_logits(out, *decoder.tokenize_captions(CAPTIONS[:4]))
-    ids, _ = decoder.tokenize_captions(CAPTIONS[:4])
-    assert logits.shape == (4, ids.shape[1], decoder.vocab_size)
+    assert out.shape == (4, output_tokens, decoder.conditioning_dim)
+    ids, mask = decoder.tokenize_captions(CAPTIONS[:4])
+    assert decoder.caption_logits(out, ids, mask).shape == (4, ids.shape[1], decoder.vocab_size)
     with pytest.raises(ValueError, match=r"expects features of shape \(B, 6, 20\)"):
         translator(torch.randn(4, TOKENS + 1, DIM))
 
-
-@pytest.mark.parametrize("decoder_kind", sorted(DECODER_BUILDERS))
-@pytest.mark.parametrize("translator_name", sorted(TRANSLATOR_OPTIONS))
-def test_training_halves_the_loss_and_leaves_the_decoder_unchanged(translator_name, decoder_kind, tmp_path):
-    # A cross-attention decoder takes every classifier token as memory; a prefix LM gets k=3 tokens.
-    translator, decoder = make(translator_name, decoder_kind, output_tokens=TOKENS if decoder_kind == "cross_attention" else 3)
     features = torch.randn(8, TOKENS, DIM, generator=torch.Generator().manual_seed(0))
     before = {k: v.clone() for k, v in decoder.model.state_dict().items()}
     translator.eval()
     with torch.no_grad():
         initial = float(decoder.caption_loss(translator(features), CAPTIONS))
-    epochs, lr = TRAIN_BUDGET[translator_name]
-    config = TrainConfig(epochs=epochs, batch_size=8, lr=lr, warmup_steps=5, precision="fp32")
-    history = train_translator(translator, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path, progress=False)
+    config = TrainConfig(epochs=CONTRACT_STEPS, batch_size=8, lr=CONTRACT_LR, warmup_steps=5, precision="fp32")
+    history = train_translator(translator, decoder, features, CAPTIONS, features[:4], CAPTIONS[:4], config, tmp_path / "train", progress=False)
     with torch.no_grad():
         final = float(decoder.caption_loss(translator(features), CAPTIONS))
-    assert final < 0.5 * initial, (initial, final, history[-1])
+    assert final < MAX_LOSS_RATIO * initial, (initial, final, history[-1])
     assert all(not p.requires_grad for p in decoder.model.parameters())
     assert not decoder.model.training
     after = decoder.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+    classifier = {"spec": "test:features", "weights_hash": "abc", "feature_shape": [TOKENS, DIM]}
+    save_translator(tmp_path / "translator", translator, classifier, decoder.identity())
+    loaded, _ = load_translator(tmp_path / "translator", classifier, decoder.identity())
+    assert type(loaded) is type(translator) and loaded.options == translator.options
+    assert torch.equal(loaded(features), translator.eval()(features))
 
 
 def test_training_resumes_from_the_last_checkpoint(tmp_path, caplog):
@@ -151,7 +157,7 @@ def test_checkpoint_refuses_another_classifier_or_decoder(tmp_path):
         load_translator(path, {**classifier, "feature_shape": [577, 768]})
     with pytest.raises(CheckpointMismatchError, match="retrain"):
         load_translator(path, {**classifier, "weights_hash": "other"})
-    other_decoder = DECODER_BUILDERS["cross_attention"]()
+    other_decoder = tiny_decoder("cross_attention")
     with pytest.raises(CheckpointMismatchError, match="kind"):
         load_translator(path, classifier, other_decoder.identity())
 

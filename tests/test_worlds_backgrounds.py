@@ -16,12 +16,13 @@ from harness.datasets.backgrounds_challenge import (
     VARIATIONS,
     read_backgrounds_challenge,
 )
-from harness.worlds.synthetic import Scene, render_background, render_scene
 from harness.worlds.backgrounds_world import (
     BackgroundsWorldSpec,
     make_backgrounds_world,
 )
 from harness.worlds.output import WorldSpecError
+from harness.worlds.rendering import render_background, render_scene
+from harness.worlds.scene import Scene
 from texplain.errors import DatasetError
 
 SPEC = BackgroundsWorldSpec(

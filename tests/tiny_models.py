@@ -1,22 +1,18 @@
-"""Tiny random-weight decoders and a word-level tokenizer, built from configs in-process (no downloads).
+"""Tiny random-weight parts for the tests, built in-process (no downloads), so that every translator x
+decoder kind and every suite runs end to end in seconds.
 
-Used by the tests so that every translator x decoder kind runs end to end in seconds.
+The decoders come from the registry: each decoder kind builds its own tiny model (``tiny(seed)``,
+texplain/decoders/tiny.py), and each translator declares its tiny options (``tiny_options``), so a
+newly registered part is tested without anyone editing a test.
 """
 
 from __future__ import annotations
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import BlipTextConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-from transformers.models.blip.modeling_blip_text import BlipTextLMHeadModel
 
-from texplain.decoders import CrossAttentionDecoder, PrefixLMDecoder
-
-SPECIALS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
-WORDS = (
-    "a the small large red blue green yellow boat car bird house fish flower on in near water grass sand snow road "
-    "forest sits floats is there picture shows left right center side of and with sun cloud ball sky ."
-).split()
+from texplain.decoders import DECODER_KINDS, CrossAttentionDecoder, FrozenDecoder, PrefixLMDecoder
+from texplain.decoders.tiny import SPECIALS, WORDS, word_tokenizer  # noqa: F401  (re-exported for the tests)
+from texplain.translators import TRANSLATORS, Translator, TranslatorShape, build_translator
 
 CAPTIONS = [
     "a small red boat floats on the water .",
@@ -30,37 +26,44 @@ CAPTIONS = [
 ]
 
 
-def word_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {token: index for index, token in enumerate(SPECIALS + WORDS)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]"
-    )
+def tiny_decoder(kind: str, seed: int = 0) -> FrozenDecoder:
+    """The tiny model of a registered decoder kind; a kind without a builder is an error, not a skip."""
+    decoder_class = DECODER_KINDS.get(kind)
+    if not callable(getattr(decoder_class, "tiny", None)):
+        raise AssertionError(
+            f"decoder kind '{kind}' ({decoder_class.__module__}.{decoder_class.__qualname__}) has no tiny(seed) builder; "
+            "add a classmethod that builds a random-weight model (see texplain/decoders/tiny.py) so the contract tests cover it"
+        )
+    return decoder_class.tiny(seed)
 
 
 def tiny_prefix_decoder(seed: int = 0) -> PrefixLMDecoder:
-    tokenizer = word_tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-        bos_token_id=2, eos_token_id=3, pad_token_id=0, tie_word_embeddings=True,
-        initializer_range=0.2,  # at the default 0.02 the tied output layer gives near-uniform logits whatever the input
-    )
-    return PrefixLMDecoder("test:tiny-llama", LlamaForCausalLM(config), tokenizer)
+    return PrefixLMDecoder.tiny(seed)
 
 
 def tiny_cross_attention_decoder(seed: int = 0) -> CrossAttentionDecoder:
-    tokenizer = word_tokenizer()
+    return CrossAttentionDecoder.tiny(seed)
+
+
+def tiny_translator(name: str, shape: TranslatorShape, seed: int = 1) -> Translator:
+    """A registered translator with its declared tiny options (a translator without them is an error)."""
+    options = TRANSLATORS.get(name).tiny_options
+    if not isinstance(options, dict):
+        translator_class = TRANSLATORS.get(name)
+        raise AssertionError(
+            f"translator '{name}' ({translator_class.__module__}.{translator_class.__qualname__}) declares no tiny_options; "
+            "set a class attribute with constructor options for a model of seconds ({} when the defaults are small)"
+        )
     torch.manual_seed(seed)
-    config = BlipTextConfig(
-        vocab_size=len(tokenizer), hidden_size=64, encoder_hidden_size=24, intermediate_size=128,
-        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256,
-        bos_token_id=2, sep_token_id=3, pad_token_id=0,
-        initializer_range=0.1,  # at BERT's 0.02 a random decoder barely reacts to its memory
-    )
-    return CrossAttentionDecoder("test:tiny-blip-text", BlipTextLMHeadModel(config), tokenizer)
+    return build_translator(name, shape, **options)
 
 
-DECODER_BUILDERS = {"prefix": tiny_prefix_decoder, "cross_attention": tiny_cross_attention_decoder}
+def tiny_classifier(seed: int = 0, num_classes: int = 4):
+    """A frozen random-weight timm test ResNet at 64 px: features of (4, 96) tokens, a pooled 96-d vector."""
+    import timm
+
+    from texplain.classifier import FrozenClassifier
+
+    torch.manual_seed(seed)
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=num_classes, pretrained_cfg_overlay={"input_size": (3, 64, 64)})
+    return FrozenClassifier("test:tiny-resnet", model)

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from harness.worlds.synthetic import BACKGROUNDS, render_background, scene_with
+from harness.worlds.rendering import render_background
+from harness.worlds.scene import scene_with
+from harness.worlds.vocabulary import BACKGROUNDS
 
 
 def digests(root: Path) -> dict[str, str]:

@@ -7,6 +7,7 @@ Used for translators, decoders, classifier sources, and later suites and metrics
 from __future__ import annotations
 
 import difflib
+from contextlib import contextmanager
 from typing import Callable, Generic, Iterator, TypeVar
 
 from texplain.errors import UnknownNameError
@@ -43,6 +44,21 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}"
             )
         return self._entries[name]
+
+    def unregister(self, name: str) -> T:
+        """Remove an entry and return it. For tests that register a part only for their own duration:
+        a registry is global, so an entry left behind would show up in every later test."""
+        self.get(name)  # an unknown name gets the same "did you mean" error as a lookup
+        return self._entries.pop(name)
+
+    @contextmanager
+    def registered(self, name: str, obj: T) -> Iterator[T]:
+        """``with REGISTRY.registered(name, obj):`` registers obj for the block only."""
+        self.register(name)(obj)
+        try:
+            yield obj
+        finally:
+            self.unregister(name)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -8,6 +8,10 @@ An explanation can hold no content word at all (every sampled sentence was stop 
 or none that passes explain.min_doc_freq. That is a result to show, not a crash of the run: the cloud
 is then a placeholder PNG of the same size with light gray text saying why (`empty_cloud_reason`),
 and the PNG carries that reason in a text chunk (key EMPTY_CLOUD_KEY) for anything reading it back.
+
+``wordcloud_image`` draws the same cloud in memory (a PIL image, for notebooks: texplain/explainer.py);
+``render_wordcloud`` writes it as a PNG file. An in-memory placeholder carries its reason in
+``image.info[EMPTY_CLOUD_KEY]``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ CLASS_WORD_COLOR = "rgb(220, 20, 20)"
 OTHER_WORD_COLOR = "rgb(128, 128, 128)"
 PLACEHOLDER_COLOR = (170, 170, 170)  # light gray: clearly not a word of the cloud
 EMPTY_CLOUD_KEY = "texplain-empty-cloud"
-# Beside a run's clouds: {cloud path: {"reason", "num_sentences", "images"}} of the placeholders (harness/pipeline/run.py).
+# Beside a run's clouds: {cloud path: {"reason", "num_sentences", "images"}} of the placeholders (harness/pipeline/words_step.py).
 EMPTY_CLOUDS_FILE = "empty_clouds.json"
 
 
@@ -79,8 +83,8 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, max_width: float) -> list[
     return lines or [""]
 
 
-def render_placeholder(path: Path, text: str, width: int = 600, height: int = 400) -> Path:
-    """A white PNG of the cloud's size with `text` centred in light gray, the reason in a PNG text chunk."""
+def placeholder_image(text: str, width: int = 600, height: int = 400) -> Image.Image:
+    """A white image of the cloud's size with `text` centred in light gray; the reason in its info."""
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     # Wrap into lines of at most 90% of the width, shrinking the font until they also fit the height
@@ -95,6 +99,13 @@ def render_placeholder(path: Path, text: str, width: int = 600, height: int = 40
             break
         size -= 1
     draw.multiline_text((width / 2, height / 2), "\n".join(lines), fill=PLACEHOLDER_COLOR, font=font, anchor="mm", align="center", spacing=spacing)
+    image.info[EMPTY_CLOUD_KEY] = text
+    return image
+
+
+def render_placeholder(path: Path, text: str, width: int = 600, height: int = 400) -> Path:
+    """A white PNG of the cloud's size with `text` centred in light gray, the reason in a PNG text chunk."""
+    image = placeholder_image(text, width, height)
     info = PngInfo()
     info.add_text(EMPTY_CLOUD_KEY, text)
     path = Path(path)
@@ -107,6 +118,39 @@ def is_placeholder(path: Path) -> str | None:
     """The reason written into a placeholder cloud by `render_placeholder`, or None for a drawn cloud."""
     with Image.open(path) as image:
         return image.info.get(EMPTY_CLOUD_KEY)
+
+
+def wordcloud_image(
+    frequencies: Mapping[str, float],
+    class_words: Collection[str],
+    width: int = 600,
+    height: int = 400,
+    max_words: int = 50,
+    seed: int = 0,
+    empty_text: str | None = None,
+) -> Image.Image:
+    """The cloud of `frequencies` (word -> frequency) as a PIL image: class words red, the rest gray.
+
+    With no positive frequency it is a placeholder saying `empty_text` (default "no content words to draw")."""
+    positive = drawable_words(frequencies)
+    if not positive:
+        return placeholder_image(empty_text or "no content words to draw", width, height)
+    lowered = {c.lower() for c in class_words}
+
+    def color_func(word: str, *args: object, **kwargs: object) -> str:
+        return word_color(word, lowered)
+
+    cloud = WordCloud(
+        width=width,
+        height=height,
+        max_words=max_words,
+        background_color="white",
+        random_state=seed,
+        prefer_horizontal=1.0,
+    )
+    cloud.generate_from_frequencies(positive)
+    cloud.recolor(color_func=color_func, random_state=seed)
+    return cloud.to_image()
 
 
 def render_wordcloud(
@@ -124,25 +168,10 @@ def render_wordcloud(
     With no positive frequency the PNG is a placeholder saying `empty_text` (default "no content words
     to draw"); callers that must report it test `drawable_words(frequencies)` themselves.
     """
-    positive = drawable_words(frequencies)
-    if not positive:
+    if not drawable_words(frequencies):
         return render_placeholder(path, empty_text or "no content words to draw", width, height)
-    lowered = {c.lower() for c in class_words}
-
-    def color_func(word: str, *args: object, **kwargs: object) -> str:
-        return word_color(word, lowered)
-
-    cloud = WordCloud(
-        width=width,
-        height=height,
-        max_words=max_words,
-        background_color="white",
-        random_state=seed,
-        prefer_horizontal=1.0,
-    )
-    cloud.generate_from_frequencies(positive)
-    cloud.recolor(color_func=color_func, random_state=seed)
+    image = wordcloud_image(frequencies, class_words, width, height, max_words, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cloud.to_file(str(path))
+    image.save(path, optimize=True)  # as WordCloud.to_file writes it
     return path

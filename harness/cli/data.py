@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from harness.datasets.check import FORMATS
-from harness.worlds.synthetic import BACKGROUNDS, OBJECT_CLASSES
+from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
 
 
 def _words(text: str) -> tuple[str, ...]:

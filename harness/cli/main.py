@@ -27,19 +27,37 @@ from texplain.errors import TExplainError
 COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data"]
 
 
+def suite_headlines(suite_metrics: dict[str, dict]) -> list[str]:
+    """One line per suite of a finished run: the metrics that the suite's `headline` names (suites/base.py)."""
+    from suites import SUITES  # inside: suites import harness
+
+    lines = []
+    for name, values in sorted(suite_metrics.items()):
+        headline = SUITES.get(name).headline_metrics(values)
+        lines.append(f"  suite {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(headline.items())))
+    return lines
+
+
 def _run(args) -> int:
     from harness.config import load_config
     from harness.pipeline.run import run
 
-    config = load_config(args.config, args.set)
+    overrides = list(args.set) + ([f"limit={args.limit}"] if args.limit is not None else [])
+    config = load_config(args.config, overrides)
+    if args.print_config:
+        import yaml
+
+        from harness.config import to_dict
+
+        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+        return 0
     path = run(config, Path(args.out), progress=not args.quiet)
     metrics = json.loads((path / "metrics.json").read_text())
     print(f"run directory: {path}")
     for key, value in sorted(metrics["metrics"].items()):
         print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
-    for suite, values in sorted(metrics.get("suites", {}).items()):
-        headline = {k: v for k, v in values.items() if k.startswith(("recall_at_k", "keep_rate", "acc.original", "acc.only_bg_t", "bg_gap"))}
-        print(f"  suite {suite}: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(headline.items())))
+    for line in suite_headlines(metrics.get("suites", {})):
+        print(line)
     print(f"  stage seconds: {metrics['stage_seconds']} (total {metrics['total_seconds']:.0f} s)")
     print(f"  report: {path / 'report.html'}")
     return 0
@@ -68,11 +86,38 @@ def _profiles(args) -> int:
     return 0
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def version_text() -> str:
+    """'texplain <harness version> (git <commit>)'; the commit is 'unknown' when installed from a wheel."""
+    import importlib.metadata
+
+    from harness.pipeline.provenance import git_commit
+
+    try:
+        version = importlib.metadata.version("texplain-harness")
+    except importlib.metadata.PackageNotFoundError:
+        version = "not installed"
+    return f"texplain {version} (git {git_commit()})"
+
+
+class _VersionAction(argparse.Action):
+    """--version, computed only when asked (it runs git)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="texplain", description="Explain a frozen classifier's features through a frozen language model.",
         epilog=exit_codes.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the harness version and git commit, then exit")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log level on the terminal and in the run directory's run.log (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser(
         "run", help="the main job: world, features, translator, explanations, metrics",
@@ -83,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. --set sampling.num_sentences=100")
     run_parser.add_argument("--out", default="runs", help="parent folder of run directories")
     run_parser.add_argument("--quiet", action="store_true", help="no progress bars, log lines only")
+    run_parser.add_argument("--limit", type=int, metavar="N", help="smoke run: explain and score at most N images per stage (marked in metrics.json; not comparable with full runs)")
+    run_parser.add_argument("--print-config", action="store_true", help="print the resolved config (YAML) and exit; nothing runs")
     run_parser.set_defaults(handler=_run)
     explain_parser = commands.add_parser("explain", help="explain your own images with a trained translator")
     explain_parser.add_argument("--translator", required=True, help="the translator folder of a finished run (runs/<run>/translator: model.safetensors + config.json)")
@@ -108,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=getattr(logging, args.log_level), format=LOG_FORMAT, datefmt="%H:%M:%S")
     try:
         return int(args.handler(args))
     except TExplainError as error:

@@ -72,7 +72,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare = commands.add_parser(
         "compare",
         help="regression-test run B against run A: metric deltas with bootstrap CIs, word-cloud overlap, thresholds",
-        description="Deltas are B - A over the images both runs explained (matched by image_id). "
+        description="Deltas are B - A over the images both runs explained (matched by image_id), with a paired bootstrap "
+        "interval where the metric has per-image values; directions and definitions come from the metrics registry. "
         "Exit 0: no threshold crossed; 1: a threshold crossed; 2: bad input (missing or malformed run directory or record, "
         "bad --fail-if, unknown metric, runs on different images); 3: internal error (the traceback is written to a file).",
     )
@@ -80,8 +81,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("run_b", metavar="RUN_B", help="the candidate run (e.g. the new translator)")
     compare.add_argument(
         "--fail-if", action="append", default=[], metavar="'METRIC<VALUE'",
-        help="exit 1 when the delta B - A of METRIC is below (<, <=) or above (>, >=) VALUE; repeatable; "
-        "e.g. --fail-if 'explain.object_top5_rate<-0.02'",
+        help="exit 1 when the delta B - A of METRIC is below (<, <=) or above (>, >=) VALUE; repeatable; any metric of "
+        "the table, suite metrics included (those without per-image values are gated on their delta, which has no interval); "
+        "e.g. --fail-if 'explain.object_in_top_k_rate<-0.02' --fail-if 'only_bg.recall_at_k.shortcut<-0.1'",
     )
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples over images (default 1000)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")

@@ -146,14 +146,10 @@ def _path_problems(config: RunConfig) -> list[str]:
     problems = []
     if config.data.source != "synthetic" and not Path(config.data.root).exists():
         problems.append(f"data.root: {config.data.root} does not exist (the {config.data.source} dataset); fix the path or --set data.source=synthetic")
-    only_bg = config.suites.only_bg
-    if only_bg.enabled and only_bg.dataset != "synthetic":
-        if not Path(only_bg.dataset).is_dir():
-            problems.append(f"suites.only_bg.dataset: {only_bg.dataset} is not a folder (a Background Challenge tree); fix the path or --set suites.only_bg.dataset=synthetic")
-        if only_bg.in9_mapping is None:
-            problems.append("suites.only_bg.in9_mapping: a real IN-9 tree with a 1000-class classifier needs the ImageNet->IN-9 mapping file (in_to_in9.json)")
-        elif not Path(only_bg.in9_mapping).is_file():
-            problems.append(f"suites.only_bg.in9_mapping: {only_bg.in9_mapping} does not exist")
+    from suites import enabled_suites  # inside: suites import harness (see harness/config.py's SuitesConfig)
+
+    for suite in enabled_suites(config):
+        problems += suite.preflight(suite.config)  # each suite knows which of its settings name files
     return problems
 
 

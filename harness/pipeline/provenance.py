@@ -1,5 +1,10 @@
-"""What every run records about where it came from: seed, git commit, library versions, device, date
-(DESIGN.md section 7: a run is a self-describing directory)."""
+"""What every run records about where it came from: the harness version, git commit, library versions,
+device, date (DESIGN.md section 7: a run is a self-describing directory).
+
+The harness version is the installed distribution's (``importlib.metadata.version("texplain-harness")``),
+so it is known also where the git commit is not: installed from a wheel, the code lies in site-packages,
+outside any checkout, and ``git_commit`` is "unknown".
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,33 @@ import platform
 import subprocess
 from pathlib import Path
 
-import torch
+DISTRIBUTION = "texplain-harness"
+LIBRARIES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "lemminflect", "wordcloud", "scikit-learn")
 
-from texplain.precision import cpu_flags, cpu_model
 
-LIBRARIES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "safetensors", "numpy", "lemminflect", "wordcloud", "scikit-learn")
+def harness_version() -> str:
+    """The installed texplain-harness version, or "unknown" when the code runs without being installed."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def git_commit(root: Path | None = None) -> str:
-    root = root or Path(__file__).resolve().parent.parent
+    """The commit of the checkout this file belongs to ("-dirty" with uncommitted changes), or "unknown".
+
+    Only when this file is tracked in that checkout: a wheel installed into a virtual environment that
+    lies inside some other repository (such as .venv/ in a clone) must not report that repository's commit.
+    """
+    here = Path(__file__).resolve()
+    root = root or here.parent
     try:
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", here.name], cwd=here.parent, capture_output=True, text=True, timeout=10)
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    if commit.returncode != 0:
+    if tracked.returncode != 0 or commit.returncode != 0:
         return "unknown"
     return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
@@ -38,8 +55,14 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def provenance(device: torch.device) -> dict:
+def provenance(device) -> dict:
+    # torch is imported here, not at the top: readers (compare, report) ask for harness_version without loading it.
+    import torch
+
+    from texplain.precision import cpu_flags, cpu_model
+
     return {
+        "harness_version": harness_version(),
         "git_commit": git_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),

@@ -1,16 +1,17 @@
-"""The main job (``texplain run``): a sequence of cached stages (harness/pipeline/stages.py).
+"""The main job (``texplain run``): a short sequence of cached, resumable steps (harness/pipeline/stages.py).
 
-1. world: the synthetic world of the config (harness/worlds/synthetic.py), in the cache, keyed by its spec;
+1. data: the synthetic world of the config (harness/worlds/default_world.py) or a captioned dataset, in the cache;
 2. features: classifier tokens for every image, in the per-image feature cache (texplain/feature_cache.py);
-3. translator: trained into the frozen decoder, resuming from checkpoints/last.pt (texplain/training.py);
-4. explain: N sentences per held-out image, appended to samples.jsonl one image at a time;
-5. words: records.jsonl (one line per image), metrics and word clouds per class and per image;
-6. one stage per enabled suite (suites/), each in its own folder;
-7. report: report.html and report.md in the run directory.
+3. translator: trained into the frozen decoder, resuming from its per-epoch checkpoint (harness/pipeline/translator_step.py);
+4. explain: N sentences per held-out image, appended to samples.jsonl (harness/pipeline/explain_step.py);
+5. words: records.jsonl (one line per image), metrics and word clouds (harness/pipeline/words_step.py);
+6. one stage per enabled suite (suites/), each in its own folder, with the run's context (harness/pipeline/context.py);
+7. metrics.json and the report (report.html, report.md) in the run directory.
 
 The first ``explain.num_images`` images of the world are held out (never trained on), the next
 ``explain.num_val`` validate the translator, the rest train it. Rerunning skips finished stages;
-changing a setting reruns exactly the stages whose keys it enters (see harness/pipeline/stages.py).
+changing a setting reruns exactly the stages whose keys it enters. Several processes (Accelerate) share
+the work inside each step; only the main process writes the run directory.
 """
 
 from __future__ import annotations
@@ -19,253 +20,31 @@ import dataclasses
 import json
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from harness.config import ConfigError, RunConfig, to_dict
+from harness.metrics.formats import METRICS_FORMAT
+from harness.metrics.intervals import intervals_of
+from harness.metrics.registry import METRICS
+from harness.pipeline.context import RunContext
+from harness.pipeline.explain_step import EXPLAIN_STAGE_VERSION, cache_root
 from harness.pipeline.preflight import preflight
 from harness.pipeline.provenance import provenance
-from harness.pipeline.run_dir import RunDir, append_jsonl, read_jsonl_prefix, write_json, write_jsonl
+from harness.pipeline.run_dir import RunDir, read_jsonl_prefix, write_json, write_jsonl
 from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
-from harness.pipeline.training_data import CaptionedImage, load_training_data
-from texplain.checkpoint import load_translator, save_translator
+from harness.pipeline.training_data import load_training_data
+from harness.pipeline.translator_step import CaptionedFeatures, train_or_reuse, translator_stage
+from harness.pipeline.words_step import WORDS_STAGE_VERSION, draw_clouds, score_explanations
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
-from texplain.decoders.base import FrozenDecoder
-from texplain.decoders.packaged_smollm2 import default_cache_dir
-from texplain.device import autocast, resolve_device
+from texplain.device import resolve_device
 from texplain.feature_cache import FeatureCache
-from texplain.parallel import Workers, single_process
-from texplain.precision import PrecisionChoice, choose_precision, cpu_bf16_probe, resolve_precision
-from texplain.sampling import SamplingConfig, image_seed, sample_sentences_batch
-from texplain.training import train_translator
-from texplain.translators import TranslatorShape, build_translator
-from texplain.translators.base import Translator
-from texplain.wordcloud_render import render_wordcloud
-from texplain.words import WordStats, merge_stats, word_stats
+from texplain.parallel import Workers
+from texplain.precision import PrecisionChoice, choose_precision, cpu_bf16_probe
 
 log = logging.getLogger(__name__)
-
-# Raised whenever a code change can move a stage's outputs (they enter the stage keys).
-TRANSLATOR_STAGE_VERSION = 2  # 2: the output is a translator/ folder (model.safetensors + config.json), not a pickled translator.pt
-EXPLAIN_STAGE_VERSION = 4  # 2: static-cache sampler engine (float rounding differs from 1); 3: bf16 logits sampled in float64 (nucleus_kernel); 4: fp32 matmuls on oneDNN-packed weights (last-bit differences; bf16 unchanged)
-WORDS_STAGE_VERSION = 2  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting
-
-METRIC_DEFINITIONS = {
-    "explain.object_top5_rate": "share of held-out images whose true object class word is among the top-k words (by document frequency) of their explanation",
-    "explain.background_top5_rate": "share of held-out images whose true background word is among the top-k words of their explanation",
-    "explain.object_doc_freq_mean": "mean over held-out images of the share of sampled sentences that contain the true object word",
-    "explain.background_doc_freq_mean": "mean over held-out images of the share of sampled sentences that contain the true background word",
-    "explain.chance_object_top5_rate": "object top-k rate of a baseline that ignores the image: the k most frequent words over all held-out explanations, the same list for every image",
-    "explain.chance_background_top5_rate": "the same image-blind baseline for the background word",
-}
-
-
-def cache_root() -> Path:
-    """$TEXPLAIN_CACHE or ~/.cache/texplain: worlds, features and the de-quantized LM share one root."""
-    return default_cache_dir()
-
-
-def explain_images(
-    decoder: FrozenDecoder,
-    translator: Translator,
-    image_ids: list[str],
-    tokens: torch.Tensor,
-    sampling: SamplingConfig,
-    run_seed: int,
-    precision_name: str,
-    samples_path: Path,
-    progress: bool,
-    description: str = "explain",
-    workers: Workers | None = None,
-) -> dict[str, list[str]]:
-    """Sentences per image; images already sampled by an earlier, killed attempt of the same stage (so
-    under the same key) are kept and not sampled again.
-
-    With several processes each samples its round-robin share into samples.rank<r>.jsonl beside
-    samples_path and the shares are gathered; sentences depend only on the image's seed, so the result
-    equals one process's, and part files of any earlier process count are valid to resume from."""
-    workers = workers or single_process()
-    done = _sampled(samples_path)
-    device = decoder.device
-    precision = resolve_precision(precision_name, device)
-    translator.eval()
-    own = set(workers.shard(range(len(image_ids))))
-    todo = [i for i, image_id in enumerate(image_ids) if image_id not in done and i in own]
-    if workers.size > 1:
-        samples_path = samples_path.with_name(f"{samples_path.stem}.rank{workers.rank}.jsonl")
-    # Several images per sampler call keep its batch of rows full (a finished sentence's row takes the
-    # next sentence, of the same or the next image); results are appended after every call, so a kill
-    # loses at most one call's images.
-    per_call = max(1, min(16, (4 * sampling.batch_size) // sampling.num_sentences))
-    bar = tqdm(total=len(todo), desc=f"{description} ({sampling.num_sentences} sentences/image)", unit="img", disable=not progress or not todo)
-    for start in range(0, len(todo), per_call):
-        chunk = todo[start : start + per_call]
-        with torch.no_grad():
-            # One image at a time: a matmul's rounding can depend on its batch size, and an image's
-            # sentences must not depend on which images share its call (or its process).
-            conditionings = torch.cat([translator(tokens[i : i + 1].to(device)) for i in chunk]).float()  # (B, k, d)
-        seeds = [image_seed(run_seed, image_ids[index]) for index in chunk]
-        with autocast(device, precision):
-            sentences = sample_sentences_batch(decoder, conditionings, seeds, sampling)
-        for index, seed, image_sentences in zip(chunk, seeds, sentences):
-            append_jsonl(samples_path, {"image_id": image_ids[index], "seed": seed, "sentences": image_sentences})
-            done[image_ids[index]] = image_sentences
-        bar.update(len(chunk))
-    bar.close()
-    if workers.size > 1:
-        for share in workers.gather({i: done[i] for i in (image_ids[j] for j in own) if i in done}):
-            done.update(share)
-    return {image_id: done[image_id] for image_id in image_ids}
-
-
-def _sampled(samples_path: Path) -> dict[str, list[str]]:
-    """Sentences already in samples_path and in any per-process part file beside it."""
-    done = {}
-    for path in [samples_path, *sorted(samples_path.parent.glob(f"{samples_path.stem}.rank*.jsonl"))]:
-        done.update({row["image_id"]: row["sentences"] for row in read_jsonl_prefix(path)})
-    return done
-
-
-def score_explanations(images: list[CaptionedImage], folder: Path, sentences: dict[str, list[str]], classifier_names: list[str], logits: torch.Tensor, config: RunConfig):
-    """records.jsonl rows and the run's metrics; the truth-based rates only where the truth is known."""
-    k = config.explain.top_k
-    records, per_image = [], {}
-    for image, image_logits in zip(images, logits):
-        stats = word_stats(sentences[image.image_id])
-        per_image[image.image_id] = stats
-        top = [w for w, _ in stats.top_k(k, min_doc_freq=config.explain.min_doc_freq)]
-        predicted = int(image_logits.argmax())
-        record = {
-            "image_id": image.image_id,
-            "image": str(image.path.relative_to(folder)) if image.path.is_relative_to(folder) else str(image.path),
-            "truth": image.truth,
-            "classifier_top1": {"index": predicted, "name": classifier_names[predicted]},
-            "top_words": stats.top_k(20, min_doc_freq=config.explain.min_doc_freq),
-            "num_sentences": stats.num_sentences,
-            "per_image_metrics": {},
-            "word_stats": stats.to_json(),
-        }
-        if image.truth:
-            record["object_in_top_k"] = image.truth["object"] in top
-            record["background_in_top_k"] = image.truth["background"] in top
-            # Per-image values whose mean over images is the run-level metric of the same name
-            # (texplain compare bootstraps over these).
-            record["per_image_metrics"] = {
-                "explain.object_top5_rate": float(image.truth["object"] in top),
-                "explain.background_top5_rate": float(image.truth["background"] in top),
-                "explain.object_doc_freq_mean": stats.doc_freq(image.truth["object"]),
-                "explain.background_doc_freq_mean": stats.doc_freq(image.truth["background"]),
-            }
-        records.append(record)
-    n = max(1, len(records))
-    # What was drawn, not the setting: adaptive stopping draws fewer than sampling.num_sentences.
-    counts = [r["num_sentences"] for r in records]
-    if counts and len(set(counts)) > 1:
-        sentences_per_image = sum(counts) / len(counts)
-    else:
-        sentences_per_image = counts[0] if counts else config.sampling.num_sentences
-    metrics = {"explain.num_images": len(records), "explain.sentences_per_image": sentences_per_image, "explain.top_k": k}
-    if records and all(image.truth for image in images):
-        for name in ("explain.object_top5_rate", "explain.background_top5_rate", "explain.object_doc_freq_mean", "explain.background_doc_freq_mean"):
-            metrics[name] = sum(r["per_image_metrics"][name] for r in records) / n
-        # Image-blind baseline: one word list for every image (the most frequent words overall).
-        blind_top = [w for w, _ in merge_stats(per_image.values()).top_k(k)]
-        metrics["explain.chance_object_top5_rate"] = sum(i.truth["object"] in blind_top for i in images) / n
-        metrics["explain.chance_background_top5_rate"] = sum(i.truth["background"] in blind_top for i in images) / n
-    return records, per_image, metrics
-
-
-def draw_clouds(out: Path, images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor, config: RunConfig) -> list[str]:
-    """Per-class clouds (class = the true object where known, else the classifier's top-1) and a few per image.
-
-    A cloud with no word to draw is a placeholder PNG, not a crash; which ones and why is written to
-    wordclouds/empty_clouds.json (cloud path -> reason, sentences, images), which the report reads.
-    """
-    from texplain.wordcloud_render import EMPTY_CLOUDS_FILE, empty_cloud_reason
-
-    written, empty = [], {}
-    min_doc_freq = config.explain.min_doc_freq
-
-    def draw(stats: WordStats, class_words: set[str], filename: str, images_in_cloud: int) -> None:
-        frequencies = dict(stats.top_k(50, min_doc_freq=min_doc_freq))
-        reason = empty_cloud_reason(stats, min_doc_freq)
-        render_wordcloud(frequencies, class_words, out / "wordclouds" / filename, seed=config.seed, empty_text=reason)
-        written.append(f"wordclouds/{filename}")
-        if reason is not None:
-            empty[f"wordclouds/{filename}"] = {"reason": reason, "num_sentences": stats.num_sentences, "images": images_in_cloud}
-            log.warning("word cloud %s is empty: %s", filename, reason)
-
-    by_class: dict[str, list[WordStats]] = defaultdict(list)
-    for image, image_logits in zip(images, logits):
-        name = image.truth["object"] if image.truth else classifier_names[int(image_logits.argmax())]
-        by_class[name].append(per_image[image.image_id])
-    for name, stats in sorted(by_class.items()):
-        filename = "class_" + "".join(c if c.isalnum() else "_" for c in name) + ".png"
-        draw(merge_stats(stats), set(name.lower().split()), filename, len(stats))
-    for image in images[: config.explain.single_image_clouds]:
-        class_words = {image.truth["object"]} if image.truth else set()
-        draw(per_image[image.image_id], class_words, f"image_{image.image_id}.png", 1)
-    write_json(out / "wordclouds" / EMPTY_CLOUDS_FILE, empty)
-    return written
-
-
-@dataclass
-class RunContext:
-    """What suites get from the run: the frozen parts, the trained translator, and a way to explain images.
-
-    The decoder is loaded on first use only, so a rerun whose sampling stages are all finished never
-    pays for loading the language model.
-    """
-
-    config: RunConfig
-    device: torch.device
-    classifier: FrozenClassifier
-    feature_cache: FeatureCache
-    translator: Translator
-    translator_key: str
-    load_decoder: Callable[[], FrozenDecoder]
-    progress: bool = True
-    explain_precision: str = "fp32"  # resolved (texplain/precision.py): what sampling computes in
-    cache_root: Path = field(default_factory=cache_root)
-    workers: Workers = field(default_factory=single_process)
-
-    def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain") -> dict[str, list[str]]:
-        done = _sampled(samples_path)
-        if all(image_id in done for image_id in image_ids):
-            sentences = {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
-        else:
-            sentences = explain_images(
-                self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
-                self.explain_precision, samples_path, self.progress, description, self.workers,
-            )
-        if self.workers.size > 1 and self.workers.is_main:
-            # One merged file in image order, as a single process writes it.
-            write_jsonl(samples_path, [{"image_id": i, "seed": image_seed(self.config.seed, i), "sentences": sentences[i]} for i in image_ids])
-        return sentences
-
-    def extract(self, paths: list[Path]):
-        """Features of `paths`; with several processes each computes its share into the shared cache first."""
-        if self.workers.size > 1:
-            self.feature_cache.extract(self.workers.shard(paths), progress=self.progress)
-            self.workers.barrier()
-        return self.feature_cache.extract(paths, progress=self.progress)
-
-
-def _lazy(factory: Callable):
-    cached = []
-
-    def get():
-        if not cached:
-            cached.append(factory())
-        return cached[0]
-
-    return get
 
 
 def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True) -> Path:
@@ -285,6 +64,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     main = workers.is_main  # only the main process writes the run directory and finished stages
     if main:
         write_json(run_dir / "config.json", resolved)
+        attach_run_log(run_dir / "run.log")
     stages = StageLog()
     torch.manual_seed(config.seed)
     # The main process probes the CPU first (cached per machine) so every process resolves alike.
@@ -292,8 +72,6 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         precisions = resolve_run_precisions(config, device)
     for stage_name, choice in precisions.items():
         log.info("precision of %s: %s (%s)", stage_name, choice.resolved, choice.reason)
-    # Stage keys and the training fingerprint see the resolved precision, never 'auto'.
-    resolved_train = {**resolved["train"], "precision": precisions["train"].resolved}
 
     with timed_stage(stages, None, "data"), workers.main_first():
         data = load_training_data(config, cache_root(), progress)
@@ -313,60 +91,33 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     tokens = features.tokens  # (N, T, D)
     load_decoder_once = _lazy(lambda: load_decoder(config.models.decoder_kind, config.models.decoder, device))
 
-    input_tokens, input_dim = classifier.feature_shape
-    translator_stage = store.stage(
-        "translator",
-        TRANSLATOR_STAGE_VERSION,
-        {
-            "data": data.identity,
-            "classifier": classifier.identity(),
-            "decoder": {"kind": config.models.decoder_kind, "spec": config.models.decoder},
-            "translator": resolved["translator"],
-            "train": resolved_train,
-            "split": {"held_out": explain_count, "val": val_count},
-            "seed": config.seed,
-        },
-    )
+    # Classifier tokens and the world's captions: the feature source of the run's own translator.
+    source = CaptionedFeatures(tokens, [image.captions for image in images], classifier.identity(), data.identity)
+    train_config = dataclasses.replace(config.train, precision=precisions["train"].resolved)
+    translator_stage = translator_stage_for(store, source, resolved["translator"], train_config, config)
     with timed_stage(stages, translator_stage):
-        if translator_stage.done:
-            classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
-            translator, _ = load_translator(translator_stage / "translator", classifier=classifier_identity)
-            history = translator_stage.outputs()["history"]
-        else:
-            decoder = load_decoder_once()
-            shape = TranslatorShape(input_tokens, input_dim, config.translator.output_tokens or input_tokens, decoder.conditioning_dim)
-            translator = build_translator(config.translator.name, shape, **config.translator.options)
-            # One (image, caption) pair per caption: COCO has five per image, the synthetic world one.
-            def pairs(part: list[int]):
-                index = [i for i in part for _ in images[i].captions]
-                return tokens[index], [c for i in part for c in images[i].captions]
-
-            train_tokens, train_captions = pairs(list(range(explain_count + val_count, len(images))))
-            val_tokens, val_captions = pairs(list(range(explain_count, explain_count + val_count)))
-            history = train_translator(
-                translator, decoder, train_tokens, train_captions, val_tokens, val_captions,
-                dataclasses.replace(config.train, precision=precisions["train"].resolved), translator_stage / "checkpoints",
-                progress=progress, workers=workers,
-            )
-            classifier_identity = {**classifier.identity(), "feature_shape": [input_tokens, input_dim]}
-            if main:
-                save_translator(translator_stage / "translator", translator, classifier_identity, decoder.identity(), {"config": resolved, "history": history})
-                translator_stage.mark_done({"history": history})
-            workers.barrier()
+        trained = train_or_reuse(
+            translator_stage, source, list(range(explain_count + val_count, len(images))), list(range(explain_count, explain_count + val_count)),
+            resolved["translator"], train_config, load_decoder_once, {"config": resolved}, progress, workers,
+        )
+    translator, history = trained.translator, trained.history
     translator.to(device)
     if main:
         publish(translator_stage / "translator", run_dir / "translator")
 
     context = RunContext(config, device, classifier, cache, translator, translator_stage.key, load_decoder_once, progress,
-                         explain_precision=precisions["explain"].resolved, workers=workers)
-    explained = images[:explain_count]
+                         explain_precision=precisions["explain"].resolved, workers=workers, store=store,
+                         train_precision=precisions["train"].resolved, limit=config.limit)
+    # --limit (a smoke run): explain and score only the first N held-out images; training is unchanged.
+    scored_count = min(explain_count, config.limit) if config.limit else explain_count
+    explained = images[:scored_count]
     explain_stage = store.stage(
         "explain",
         EXPLAIN_STAGE_VERSION,
         explain_inputs(translator_stage.key, config, precisions["explain"].resolved),
     )
     with timed_stage(stages, explain_stage):
-        sentences = context.explain([image.image_id for image in explained], tokens[:explain_count], explain_stage / "samples.jsonl")
+        sentences = context.explain([image.image_id for image in explained], tokens[:scored_count], explain_stage / "samples.jsonl")
         if main:
             explain_stage.mark_done()
     if not main:
@@ -389,9 +140,9 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             metrics, clouds = words_stage.outputs()["metrics"], words_stage.outputs()["wordclouds"]
         else:
             names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
-            records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, features.logits[:explain_count], config)
+            records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, features.logits[:scored_count], config)
             write_jsonl(words_stage / "records.jsonl", records)
-            clouds = draw_clouds(words_stage.path, explained, per_image, names, features.logits[:explain_count], config)
+            clouds = draw_clouds(words_stage.path, explained, per_image, names, features.logits[:scored_count], config)
             words_stage.mark_done({"metrics": metrics, "wordclouds": clouds})
     publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
     publish(words_stage / "wordclouds", run_dir / "wordclouds")
@@ -409,14 +160,21 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     write_json(
         run_dir / "metrics.json",
         {
+            "format": METRICS_FORMAT,
             "metrics": metrics,
-            "definitions": METRIC_DEFINITIONS,
-            "higher_is_better": {name: True for name in METRIC_DEFINITIONS if ".chance_" not in name},
+            # 95% bootstrap intervals over images, beside every metric that has per-image values (harness/metrics/intervals.py).
+            "intervals": intervals_of(metrics, read_jsonl_prefix(run_dir / "records.jsonl")),
+            "definitions": METRICS.definitions(metrics),
+            "higher_is_better": METRICS.higher_is_better(metrics),
             "suites": suite_summaries,
+            "suite_intervals": {name: json.loads((run_dir / "suites" / name / "metrics.json").read_text()).get("intervals", {}) for name in suite_summaries},
             "training": history,
             "stage_seconds": stages.seconds(),
             "total_seconds": round(time.perf_counter() - started, 2),
             "seed": config.seed,
+            # A smoke run (--limit N) is marked so that nobody compares it with a full run by mistake.
+            "limit": config.limit,
+            "smoke_run": config.limit is not None,
             "config_hash": run_dir.config_hash,
             "world_dir": str(data.folder),
             "feature_cache": {"hits": cache.hits, "misses": cache.misses},
@@ -433,20 +191,58 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     write_json(run_dir / "stages.json", stages.entries)
     run_dir.mark_done()
     workers.barrier()
+    detach_run_log()
     return run_dir.path
+
+
+RUN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def attach_run_log(path: Path) -> None:
+    """Copy every log line of this run into `path` (appended: a resumed run adds to its log), at the
+    level the terminal shows (texplain --log-level); a handler left by an earlier run in this process goes."""
+    detach_run_log()
+    root = logging.getLogger()
+    if not root.handlers:
+        # Called from Python with logging unconfigured: the log still gets INFO (the terminal, through
+        # logging's last-resort handler, keeps showing warnings only).
+        root.setLevel(logging.INFO)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(RUN_LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(root.level)
+    handler._texplain_run_log = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
+def detach_run_log() -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_texplain_run_log", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def translator_stage_for(store: StageStore, source: CaptionedFeatures, translator_config: dict, train, config: RunConfig) -> StageDir:
+    """The run's own translator stage: keyed by the source, the data and the held-out/validation split."""
+    decoder_spec = {"kind": config.models.decoder_kind, "spec": config.models.decoder}
+    split = {"held_out": config.explain.num_images, "val": config.explain.num_val}
+    return translator_stage(store, "translator", source, translator_config, train, decoder_spec, {"split": split, "seed": config.seed})
 
 
 def explain_inputs(translator_key: str, config: RunConfig, explain_precision: str) -> dict:
     """What the explain stage's sentences depend on: the resolved precision among them, never 'auto'."""
-    return {"translator": translator_key, "sampling": sampling_key(config), "num_images": config.explain.num_images,
+    num_images = min(config.explain.num_images, config.limit) if config.limit else config.explain.num_images
+    return {"translator": translator_key, "sampling": sampling_key(config), "num_images": num_images,
             "precision": explain_precision, "seed": config.seed}
 
 
 def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: RunConfig, explain_precision: str) -> dict:
     # The suite samples its own explanations: the sampler's version is part of its key, as of explain's,
     # and so is the resolved sampling precision.
-    return {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": sampling_key(config),
-            "sampler_version": EXPLAIN_STAGE_VERSION, "precision": explain_precision, "seed": config.seed}
+    inputs = {"translator": translator_stage.key, "suite_config": suite.config_json(), "sampling": sampling_key(config),
+              "sampler_version": EXPLAIN_STAGE_VERSION, "precision": explain_precision, "seed": config.seed}
+    if config.limit:
+        inputs["limit"] = config.limit  # a smoke run's suite never stands in for a full one (absent otherwise: keys unchanged)
+    return inputs
 
 
 def resolve_run_precisions(config: RunConfig, device: torch.device) -> dict[str, PrecisionChoice]:
@@ -471,3 +267,15 @@ def sampling_key(config: RunConfig) -> dict:
     settings = dataclasses.asdict(config.sampling)
     settings.pop("batch_size")
     return settings
+
+
+def _lazy(factory):
+    """factory() on first call, the same object afterwards (the LM is loaded only if a step needs it)."""
+    cached = []
+
+    def get():
+        if not cached:
+            cached.append(factory())
+        return cached[0]
+
+    return get

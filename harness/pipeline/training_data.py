@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import RunConfig
-from harness.worlds.synthetic import WorldSpec, load_scenes, make_world
+from harness.worlds.default_world import load_scenes, make_world
+from harness.worlds.scene import WorldSpec
 from texplain.hashing import hash_file, hash_json
 
 
@@ -54,7 +55,7 @@ def synthetic_world(config: RunConfig, cache_root: Path, progress: bool) -> Trai
         )
         for s in scenes
     ]
-    return TrainingData(images, {"world": spec.to_json()}, "synthetic world (harness/worlds/synthetic.py), not real images", world_dir, True)
+    return TrainingData(images, {"world": spec.to_json()}, "synthetic world (harness/worlds/default_world.py), not real images", world_dir, True)
 
 
 def _group_by_image(records, scenes: dict | None) -> list[CaptionedImage]:

@@ -7,10 +7,19 @@ old one's (run A) on the same images, in their own CI. For that this file comput
   ``per_image_metrics`` and each suite's records), with a paired bootstrap 95% interval over the images
   matched by image_id (harness/metrics/bootstrap.py); the delta of means equals the run-level metric's delta
   because every run-level metric of this kind is the mean of its per-image values;
+- deltas without an interval of every other numeric metric both runs report (a suite's headline such
+  as ``only_bg.recall_at_k.shortcut``, computed over classes, has no per-image values to resample);
+  these are computed over each run's own images, all of them even with --common-only;
 - per-class word-cloud overlap: the Jaccard index of the top-10 words (by document frequency) of each
   class's pooled explanations (class = the image's true object), A against B;
 - thresholds ``--fail-if 'metric<-0.02'``: crossed when the delta (not its interval) lies beyond the
-  value; the command then exits 1.
+  value, for any metric in the table, suite metrics included; the command then exits 1.
+
+Definitions and directions (which way is better) come from the metrics registry
+(harness/metrics/registry.py), and from the runs' metrics.json for a metric it does not know. Runs of the
+previous format are read under the current metric names (harness/reporting/run_reader.py), and a
+--fail-if naming a metric by its old name is read under the new one, each with a note. The JSON written
+by --out says its format ("format": "texplain-compare/2", harness/metrics/formats.py).
 
 Runs that explained different images cannot be compared image by image, so that is an error (or,
 with ``common_only``, the comparison is restricted to the images both explained, and says how many).
@@ -23,12 +32,14 @@ import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from harness.metrics.bootstrap import paired_bootstrap
-from harness.reporting.run_reader import FinishedRun
+from harness.metrics.formats import COMPARE_FORMAT
+from harness.metrics.registry import all_metrics, suite_metric_name
+from harness.reporting.run_reader import RENAMED_METRICS, FinishedRun, renamed_note
 from texplain.errors import TExplainError, UnknownNameError
 from texplain.registry import did_you_mean
 from texplain.words import WordStats, merge_stats
@@ -61,7 +72,7 @@ def parse_threshold(text: str) -> Threshold:
     if not match:
         raise TExplainError(
             f"--fail-if {text!r} is not METRIC<VALUE or METRIC>VALUE (also <=, >=); "
-            "e.g. --fail-if 'explain.object_top5_rate<-0.02' fails when B is more than 0.02 below A. "
+            "e.g. --fail-if 'explain.object_in_top_k_rate<-0.02' fails when B is more than 0.02 below A. "
             "Quote it so the shell does not read < and > as redirections."
         )
     return Threshold(text.strip(), match["metric"], match["op"], float(match["value"]))
@@ -69,20 +80,28 @@ def parse_threshold(text: str) -> Threshold:
 
 @dataclass
 class MetricDelta:
-    name: str  # "explain.object_top5_rate", or "<suite>.<metric>" for a suite's metric
-    source: str  # "records.jsonl" or "suites/<name>/records.jsonl"
-    n: int  # images both runs have a value for
-    mean_a: float
+    name: str  # "explain.object_in_top_k_rate", or "<suite>.<metric>" for a suite's metric
+    source: str  # "records.jsonl" or "suites/<name>/records.jsonl"; "metrics.json" or "suites/<name>/metrics.json" without per-image values
+    n: int | None  # images both runs have a value for; None for a run-level value (no per-image values)
+    mean_a: float  # the run-level value where there are no per-image values
     mean_b: float
     delta: float  # mean_b - mean_a
-    ci_low: float
-    ci_high: float
+    ci_low: float | None  # None: no per-image values, so no interval
+    ci_high: float | None
     higher_is_better: bool | None
-    verdict: str  # "regression", "improvement", "no change", "within noise"
+    verdict: str  # "regression", "improvement", "no change", "within noise", "changed"; "... (no interval)"
+    definition: str = ""
 
 
-def verdict(delta: float, low: float, high: float, higher_is_better: bool | None) -> str:
-    """'regression' or 'improvement' when the interval excludes 0, else 'within noise' (or 'no change')."""
+def verdict(delta: float, low: float | None, high: float | None, higher_is_better: bool | None) -> str:
+    """'regression' or 'improvement' when the interval excludes 0, else 'within noise' (or 'no change').
+
+    Without an interval nothing can be said about noise: a change is 'higher (no interval)' or 'lower
+    (no interval)', named by its direction only, never a regression on its own."""
+    if low is None or high is None:
+        if delta == 0.0:
+            return "no change"
+        return f"{'higher' if delta > 0 else 'lower'} (no interval)"
     if delta == 0.0 and low == 0.0 and high == 0.0:
         return "no change"
     if low <= 0.0 <= high:
@@ -127,6 +146,8 @@ class Comparison:
     word_overlap: list[ClassOverlap]
     notes: list[str] = field(default_factory=list)
     thresholds: list[ThresholdResult] = field(default_factory=list)
+    format: str = COMPARE_FORMAT
+    harness_version: str = field(default_factory=lambda: _harness_version())
 
     @property
     def mean_jaccard(self) -> float | None:
@@ -144,15 +165,16 @@ class Comparison:
         raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {"format": self.format, **asdict(self)}  # the format first: a reader checks it before anything else
         out["mean_jaccard"] = self.mean_jaccard
         out["failed"] = self.failed
         return out
 
 
-def suite_metric_name(suite: str, metric: str) -> str:
-    """A suite's metric under the suite's name, unless the suite already named it that way."""
-    return metric if metric.startswith(f"{suite}.") else f"{suite}.{metric}"
+def _harness_version() -> str:
+    from harness.pipeline.provenance import harness_version
+
+    return harness_version()
 
 
 def _pair_records(a: list[dict], b: list[dict], where: str, common_only: bool, notes: list[str]) -> list[tuple[dict, dict]]:
@@ -200,11 +222,30 @@ def _numeric(value: Any) -> float | None:
     return None
 
 
+Describe = Callable[[str], tuple[bool | None, str]]
+
+
+def _describer(rename: Callable[[str], str], a, b) -> Describe:
+    """(higher_is_better, definition) of a metric by its name in a source (a suite's own name for its
+    metric): from the metrics registry, else from the two runs' metrics.json (a suite or metric this
+    harness does not know); when the runs disagree on the direction (a changed definition) it is unknown."""
+    registry = all_metrics()
+
+    def describe(name: str) -> tuple[bool | None, str]:
+        metric = registry.find(rename(name))
+        if metric is not None:
+            return metric.higher_is_better, metric.definition
+        values = {v for v in (a.higher_is_better.get(name), b.higher_is_better.get(name)) if v is not None}
+        return (values.pop() if len(values) == 1 else None), (b.definitions.get(name) or a.definitions.get(name) or "")
+
+    return describe
+
+
 def _metric_deltas(
     pairs: list[tuple[dict, dict]],
     source: str,
-    rename,
-    higher_is_better: dict[str, bool | None],
+    rename: Callable[[str], str],
+    describe: Describe,
     resamples: int,
     seed: int,
     confidence: float,
@@ -228,23 +269,44 @@ def _metric_deltas(
             not_compared.setdefault(rename(name), []).append(f"{source}: no image has a numeric value in both runs")
             continue
         interval = paired_bootstrap(np.array(values_a), np.array(values_b), resamples, seed, confidence)
-        hib = higher_is_better.get(name)
+        hib, definition = describe(name)
         rows.append(
             MetricDelta(
                 rename(name), source, interval.n, float(np.mean(values_a)), float(np.mean(values_b)),
-                interval.delta, interval.low, interval.high, hib, verdict(interval.delta, interval.low, interval.high, hib),
+                interval.delta, interval.low, interval.high, hib, verdict(interval.delta, interval.low, interval.high, hib), definition,
             )
         )
     return rows
 
 
-def _higher_is_better(a: dict[str, bool], b: dict[str, bool]) -> dict[str, bool | None]:
-    """Direction per metric; when the runs disagree (a changed definition) the direction is unknown."""
-    out: dict[str, bool | None] = {}
-    for name in set(a) | set(b):
-        values = {v for v in (a.get(name), b.get(name)) if v is not None}
-        out[name] = values.pop() if len(values) == 1 else None
-    return out
+def _run_level_deltas(
+    metrics_a: dict[str, Any],
+    metrics_b: dict[str, Any],
+    source: str,
+    rename: Callable[[str], str],
+    describe: Describe,
+    compared: set[str],
+    not_compared: dict[str, list[str]],
+    notes: list[str],
+) -> list[MetricDelta]:
+    """Deltas without an interval of the numeric metrics both runs report that `compared` (the
+    per-image ones) does not already hold: a suite's headline over classes, a count, a baseline."""
+    rows = []
+    for name in sorted(set(metrics_a) ^ set(metrics_b)):
+        side = "A" if name in metrics_a else "B"
+        not_compared.setdefault(rename(name), []).append(f"{source}: only run {side} reports it")
+    for name in sorted(set(metrics_a) & set(metrics_b)):
+        full = rename(name)
+        value_a, value_b = _numeric(metrics_a[name]), _numeric(metrics_b[name])
+        if full in compared or value_a is None or value_b is None:
+            continue
+        if full in not_compared:
+            # Its per-image values could not be paired; the run-level values still can be compared.
+            notes.append(f"{full}: compared by its run-level values, without an interval ({'; '.join(not_compared.pop(full))})")
+        hib, definition = describe(name)
+        delta = value_b - value_a
+        rows.append(MetricDelta(full, source, None, value_a, value_b, delta, None, None, hib, verdict(delta, None, None, hib), definition))
+    return rows
 
 
 def class_of(record_a: dict) -> str | None:
@@ -313,34 +375,44 @@ def compare_runs(
             notes.append(f"run {label} ({run.path}) has no 'done' marker: it may be unfinished")
         if run.legacy_records:
             notes.append(f"run {label}'s records predate per_image_metrics; the explain.* values were recomputed from object_in_top_k, background_in_top_k and word_stats")
+        if run.renamed:
+            notes.append(renamed_note(run.renamed, f"run {label} ({run.path})"))
     pairs = _pair_records(run_a.records, run_b.records, MAIN_SOURCE, common_only, notes)
     not_compared: dict[str, list[str]] = {}
-    metrics = _metric_deltas(
-        pairs, MAIN_SOURCE, lambda name: name, _higher_is_better(run_a.higher_is_better, run_b.higher_is_better),
-        resamples, seed, confidence, not_compared,
-    )
+
+    def same(name: str) -> str:
+        return name
+
+    describe = _describer(same, run_a, run_b)
+    metrics = _metric_deltas(pairs, MAIN_SOURCE, same, describe, resamples, seed, confidence, not_compared)
+    metrics += _run_level_deltas(run_a.metrics, run_b.metrics, "metrics.json", same, describe, {m.name for m in metrics}, not_compared, notes)
     for name in sorted(set(run_a.suites) | set(run_b.suites)):
         if name not in run_a.suites or name not in run_b.suites:
             side = "A" if name in run_a.suites else "B"
             notes.append(f"suite {name!r} ran only in run {side}: not compared")
             continue
         suite_a, suite_b = run_a.suites[name], run_b.suites[name]
-        source = f"suites/{name}/records.jsonl"
-        if not suite_a.records or not suite_b.records:
-            notes.append(f"suite {name!r}: no per-image records in one of the runs: not compared")
-            continue
+
+        def rename(metric: str, suite: str = name) -> str:
+            return suite_metric_name(suite, metric)
+
+        describe = _describer(rename, suite_a, suite_b)
         if suite_a.summary.get("version") != suite_b.summary.get("version"):
             notes.append(f"suite {name!r} has version {suite_a.summary.get('version')} in A and {suite_b.summary.get('version')} in B: its numbers may differ for that reason alone")
-        suite_pairs = _pair_records(suite_a.records, suite_b.records, source, common_only, notes)
-        metrics += _metric_deltas(
-            suite_pairs, source, lambda metric, suite=name: suite_metric_name(suite, metric),
-            _higher_is_better(suite_a.higher_is_better, suite_b.higher_is_better), resamples, seed, confidence, not_compared,
-        )
+        if suite_a.records and suite_b.records:
+            source = f"suites/{name}/records.jsonl"
+            suite_pairs = _pair_records(suite_a.records, suite_b.records, source, common_only, notes)
+            metrics += _metric_deltas(suite_pairs, source, rename, describe, resamples, seed, confidence, not_compared)
+        else:
+            notes.append(f"suite {name!r}: no per-image records in one of the runs: its metrics are compared without intervals")
+        metrics += _run_level_deltas(suite_a.metrics, suite_b.metrics, f"suites/{name}/metrics.json", rename, describe, {m.name for m in metrics}, not_compared, notes)
     if not metrics:
         raise TExplainError(
-            f"no per-image metric is recorded in both runs ({run_a.path}/records.jsonl and {run_b.path}/records.jsonl "
-            "have no common 'per_image_metrics'); rerun them with a harness that writes per_image_metrics"
+            f"no metric is reported by both runs ({run_a.path} and {run_b.path} have no common per-image metric in "
+            "records.jsonl and no common numeric metric in metrics.json); compare runs made by `texplain run`"
         )
+    if common_only and any(m.n is None for m in metrics):
+        notes.append("metrics without an interval are run-level values over each run's own images, not only the shared ones")
     return Comparison(
         str(run_a.path), str(run_b.path), len(run_a.records), len(run_b.records), len(pairs), resamples, seed, confidence,
         metrics, not_compared, top_words, _word_overlap(pairs, run_a, run_b, top_words, notes), notes,
@@ -352,6 +424,11 @@ def check_thresholds(comparison: Comparison, thresholds: list[Threshold]) -> lis
     known = [row.name for row in comparison.metrics]
     results = []
     for threshold in thresholds:
+        if threshold.metric not in known and threshold.metric in RENAMED_METRICS:
+            # A user's CI keeps its --fail-if lines across upgrades: read an old name as the new one, and say so.
+            new = RENAMED_METRICS[threshold.metric]
+            comparison.notes.append(f"--fail-if {threshold.expression!r}: {threshold.metric} is now named {new}; read as {new} (rename it in the threshold)")
+            threshold = Threshold(threshold.expression, new, threshold.op, threshold.value)
         if threshold.metric not in known:
             if threshold.metric in comparison.not_compared:
                 reasons = "; ".join(comparison.not_compared[threshold.metric])
@@ -381,9 +458,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _metric_rows(comparison: Comparison) -> list[list[str]]:
     rows = []
     for m in comparison.metrics:
-        direction = {True: "higher", False: "lower", None: "?"}[m.higher_is_better]
+        direction = {True: "higher", False: "lower", None: "-"}[m.higher_is_better]
         mark = "REGRESSION" if m.verdict == "regression" else m.verdict
-        rows.append([m.name, str(m.n), direction, f"{m.mean_a:.4f}", f"{m.mean_b:.4f}", f"{m.delta:+.4f}", f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}]", mark])
+        interval = "-" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}]"
+        rows.append([m.name, "-" if m.n is None else str(m.n), direction, f"{m.mean_a:.4f}", f"{m.mean_b:.4f}", f"{m.delta:+.4f}", interval, mark])
     return rows
 
 
@@ -397,7 +475,8 @@ def format_text(comparison: Comparison) -> str:
     lines = [
         f"A: {c.run_a} ({c.images_a} images)",
         f"B: {c.run_b} ({c.images_b} images)",
-        f"matched {c.matched_images} images by image_id; paired bootstrap, {c.resamples} resamples, seed {c.seed}, {percent}% percentile intervals",
+        f"matched {c.matched_images} images by image_id; paired bootstrap, {c.resamples} resamples, seed {c.seed}, {percent}% percentile intervals "
+        "('-': a metric without per-image values, compared without an interval)",
         "",
         _table([h if h != "95% CI" else f"{percent}% CI" for h in _METRIC_HEADER], _metric_rows(c)),
     ]
@@ -432,7 +511,8 @@ def format_markdown(comparison: Comparison) -> str:
         "",
         f"- A: `{c.run_a}` ({c.images_a} images)",
         f"- B: `{c.run_b}` ({c.images_b} images)",
-        f"- matched {c.matched_images} images by image_id; paired bootstrap, {c.resamples} resamples, seed {c.seed}, {percent}% percentile intervals",
+        f"- matched {c.matched_images} images by image_id; paired bootstrap, {c.resamples} resamples, seed {c.seed}, {percent}% percentile intervals "
+        "('-': a metric without per-image values, compared without an interval)",
         "",
         "## Metrics (delta = B - A)",
         "",
@@ -443,6 +523,9 @@ def format_markdown(comparison: Comparison) -> str:
         parts.append(_md_table(["class", "images", "Jaccard", "shared", "only in A", "only in B"], [[o.name, str(o.images), _fmt(o.jaccard, 2), ", ".join(o.shared), ", ".join(o.only_a), ", ".join(o.only_b)] for o in c.word_overlap]))
     if c.thresholds:
         parts += ["", "## Thresholds", ""] + [f"- {'**crossed**' if t.crossed else 'ok'}: `{t.expression}` (delta {t.delta:+.4f})" for t in c.thresholds]
+    defined = [m for m in c.metrics if m.definition]
+    if defined:
+        parts += ["", "## Definitions", ""] + [f"- `{m.name}`: {m.definition}" for m in defined]
     if c.notes or c.not_compared:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in c.notes] + [f"- `{name}` not compared: {'; '.join(r)}" for name, r in sorted(c.not_compared.items())]
     return "\n".join(parts) + "\n"

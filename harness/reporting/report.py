@@ -4,13 +4,13 @@ Built only from files in the run directory (harness/reporting/run_reader.py), so
 rebuilds it at any time, also for runs made by older versions. Sections, each with an id the tests
 look for:
 
-    summary       the main metrics with definitions and the image-blind baseline
+    summary       the main metrics with their 95% intervals, definitions and the image-blind baseline
     class-clouds  one word cloud per true object class (the paper's Fig. 1 style: class word in red)
     examples      a few single images: the image, the classifier's top-1, the true labels, top words, cloud
-    suites        every suite's metrics beside the paper's figure where there is one, and its figures
+    suites        every suite's metrics (with intervals) beside the paper's figure where there is one, and its figures
     training      loss by epoch (inline SVG) and the per-epoch table
     timings       seconds per stage (and whether it ran or was reused)
-    provenance    seed, config hash, git commit, date, device, library versions, models, data, config
+    provenance    harness version, result format, seed, config hash, git commit, date, device, library versions, models, data, config
 
 Anything computed with stand-in models or synthetic data carries a visible amber label: a banner at the
 top with the full sentence, and a badge on every section it affects.
@@ -33,9 +33,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.metrics.registry import all_metrics, suite_metric_name
 from harness.reporting.svg import Series, line_chart
 from harness.pipeline.run_dir import atomic_write_text
-from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run
+from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run, renamed_note
 from texplain.words import WordStats, merge_stats
 
 ASSETS = "report_assets"
@@ -147,6 +148,27 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
+def fmt_interval(value: Any, interval: dict | None) -> str:
+    """'0.531 [0.344, 0.719]': the value and its 95% interval, or the value alone where the metric has
+    no interval (no per-image values): never a made-up zero-width one."""
+    if not interval or "low" not in interval or "high" not in interval:
+        return fmt_value(value)
+    return f"{fmt_value(value)} [{fmt_value(float(interval['low']))}, {fmt_value(float(interval['high']))}]"
+
+
+def interval_sentence(intervals: dict[str, dict]) -> str:
+    """How the intervals shown were computed, from what metrics.json says of them."""
+    if not intervals:
+        return "No metric has an interval (no per-image values, or a run written before intervals were recorded)."
+    methods = sorted({str(i.get("method")) for i in intervals.values()})
+    resamples = sorted({int(i.get("resamples", 0)) for i in intervals.values()})
+    levels = sorted({round(100 * float(i.get("level", 0.95))) for i in intervals.values()})
+    return (
+        f"[low, high] is a {'/'.join(f'{p}%' for p in levels)} bootstrap interval over images ({' or '.join(methods)}, "
+        f"{', '.join(str(r) for r in resamples)} resamples); a metric without per-image values has none."
+    )
+
+
 def fmt_paper(value: Any) -> str:
     """A published figure as the paper prints it (7.3 stays 7.3, not 7.300); notes as they are."""
     if isinstance(value, float):
@@ -158,6 +180,15 @@ def fmt_paper(value: Any) -> str:
 
 def direction(higher_is_better: bool | None) -> str:
     return {True: "higher", False: "lower"}.get(higher_is_better, "")
+
+
+def describe_metric(name: str, registered_name: str, definitions: dict, higher_is_better: dict) -> tuple[str, str]:
+    """The 'better' cell and the definition of a metric: as the run's metrics.json says, or where it
+    says nothing (a run written before it recorded every definition) as the metrics registry does."""
+    metric = all_metrics().find(registered_name)
+    better = direction(higher_is_better.get(name)) if name in higher_is_better else (direction(metric.higher_is_better) if metric else "")
+    definition = definitions.get(name) or (metric.definition if metric else "")
+    return better, definition
 
 
 def data_uri(path: Path) -> str | None:
@@ -214,19 +245,20 @@ def stand_in_badge(sentence: str | None) -> str:
 
 def summary_section(ctx: _Context) -> Section:
     run = ctx.run
-    metrics, definitions, hib = run.metrics, run.definitions, run.higher_is_better
+    metrics, definitions, hib, intervals = run.metrics, run.definitions, run.higher_is_better, run.intervals
     rows_html, rows_md = [], []
     for name in sorted(metrics):
         if ".chance_" in name:
             continue  # shown beside the metric it is the baseline of
         baseline_name = name.replace("explain.", "explain.chance_", 1)
         baseline = metrics.get(baseline_name)
-        value = metrics[name]
-        rows_html.append([f"<code>{escape(name)}</code>", escape(fmt_value(value)), escape(fmt_value(baseline)) if baseline is not None else "", escape(direction(hib.get(name))), f'<span class="def">{escape(definitions.get(name, ""))}</span>'])
-        rows_md.append([f"`{name}`", fmt_value(value), fmt_value(baseline) if baseline is not None else "", direction(hib.get(name)), definitions.get(name, "")])
-    header = ["metric", "value", "image-blind baseline", "better", "definition"]
+        value = fmt_interval(metrics[name], intervals.get(name))
+        better, definition = describe_metric(name, name, definitions, hib)
+        rows_html.append([f"<code>{escape(name)}</code>", escape(value), escape(fmt_value(baseline)) if baseline is not None else "", escape(better), f'<span class="def">{escape(definition)}</span>'])
+        rows_md.append([f"`{name}`", value, fmt_value(baseline) if baseline is not None else "", better, definition])
+    header = ["metric", "value [95% interval]", "image-blind baseline", "better", "definition"]
     n = len(run.records)
-    intro = f"{n} explained images; each metric is the mean over images of the per-image value in records.jsonl."
+    intro = f"{n} explained images; each rate is the mean over images of the per-image value in records.jsonl. {interval_sentence(intervals)}"
     html = f'<p class="sub">{escape(intro)}</p>' + table_html(header, rows_html, numeric={1, 2})
     markdown = intro + "\n\n" + table_md(header, rows_md)
     return Section("summary", "Metrics", html, markdown, stand_in=bool(ctx.stand_in))
@@ -373,14 +405,15 @@ def examples_section(ctx: _Context) -> Section:
 def _suite_block(suite: SuiteResult, run_path: Path) -> tuple[str, str]:
     rows_html, rows_md = [], []
     for name in sorted(suite.metrics):
-        value, paper = suite.metrics[name], suite.paper.get(name)
-        rows_html.append([f"<code>{escape(name)}</code>", escape(fmt_value(value)), escape(fmt_paper(paper)) if paper is not None else '<span class="def">no figure in the paper</span>', escape(direction(suite.higher_is_better.get(name))), f'<span class="def">{escape(suite.definitions.get(name, ""))}</span>'])
-        rows_md.append([f"`{name}`", fmt_value(value), fmt_paper(paper) if paper is not None else "(none)", direction(suite.higher_is_better.get(name)), suite.definitions.get(name, "")])
+        value, paper = fmt_interval(suite.metrics[name], suite.intervals.get(name)), suite.paper.get(name)
+        better, definition = describe_metric(name, suite_metric_name(suite.name, name), suite.definitions, suite.higher_is_better)
+        rows_html.append([f"<code>{escape(name)}</code>", escape(value), escape(fmt_paper(paper)) if paper is not None else '<span class="def">no figure in the paper</span>', escape(better), f'<span class="def">{escape(definition)}</span>'])
+        rows_md.append([f"`{name}`", value, fmt_paper(paper) if paper is not None else "(none)", better, definition])
     # Paper entries without a metric of ours (e.g. notes) are still shown, so nothing the suite says is lost.
     for name in sorted(set(suite.paper) - set(suite.metrics)):
         rows_html.append([f"<code>{escape(name)}</code>", "-", escape(fmt_paper(suite.paper[name])), "", '<span class="def">paper only</span>'])
         rows_md.append([f"`{name}`", "-", fmt_paper(suite.paper[name]), "", "paper only"])
-    header = ["metric", "this run", "paper", "better", "definition"]
+    header = ["metric", "this run [95% interval]", "paper", "better", "definition"]
     version = suite.summary.get("version", "?")
     seconds = suite.summary.get("seconds")
     heading_badge = stand_in_badge(suite.stand_in) if suite.stand_in else badge("real data and models", ok=True)
@@ -389,6 +422,8 @@ def _suite_block(suite: SuiteResult, run_path: Path) -> tuple[str, str]:
     if suite.stand_in:
         html.append(f'<div class="banner"><strong>Stand-in</strong>{escape(suite.stand_in)}</div>')
         md += [f"> **STAND-IN:** {suite.stand_in}", ""]
+    html.append(f'<p class="sub">{escape(interval_sentence(suite.intervals))}</p>')
+    md += [interval_sentence(suite.intervals), ""]
     html.append(table_html(header, rows_html, numeric={1}))
     md += [table_md(header, rows_md), ""]
     if suite.figures:
@@ -480,6 +515,8 @@ def provenance_section(ctx: _Context) -> Section:
     models = m.get("models") or {}
     facts = [
         ("run directory", str(ctx.run.path)),
+        ("texplain-harness version", prov.get("harness_version")),
+        ("result format", m.get("format") or "texplain-metrics/1 (written before formats were versioned)"),
         ("seed", m.get("seed")),
         ("config hash", m.get("config_hash")),
         ("git commit", prov.get("git_commit")),
@@ -572,6 +609,8 @@ def write_report(run_dir: Path, examples: int = DEFAULT_EXAMPLES) -> ReportPaths
     ctx = _Context(run, run.stand_in(), assets, examples)
     if run.legacy_records:
         ctx.notes.append("records.jsonl predates per_image_metrics; per-image values shown are recomputed from object_in_top_k, background_in_top_k and word_stats")
+    if run.renamed:
+        ctx.notes.append(renamed_note(run.renamed, "this run"))
     empty_note = empty_clouds_note(run.empty_clouds)
     if empty_note:
         ctx.notes.append(empty_note)

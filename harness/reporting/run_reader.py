@@ -2,14 +2,21 @@
 
 ``texplain report`` and ``texplain compare`` both start from a run directory on disk, possibly one made
 by an older version of the harness, so everything they read goes through here: every missing or
-malformed file is a TExplainError that names the file and says how to fix it, and the few differences
-between record formats (older records have no ``per_image_metrics``) are handled in one place.
+malformed file is a TExplainError that names the file and says how to fix it, and the differences
+between formats are handled in one place:
+
+- the format version (harness/metrics/formats.py): metrics.json and every records.jsonl line say
+  theirs; none means version 1. Versions 1 and 2 are read; a newer one is refused, saying to upgrade;
+- metric names of version 1 (``explain.object_top5_rate``, ...) are read under the names of version 2
+  (``RENAMED_METRICS``), and the run says which it renamed (``FinishedRun.renamed``), so that an old run
+  compares with a new one;
+- the oldest records have no ``per_image_metrics``: they are recomputed from the fields they have.
 
 What is read::
 
     config.json       resolved config (optional for the report; used for explain.min_doc_freq)
-    metrics.json      metrics, definitions, higher_is_better, training, stage_seconds, provenance, ...
-    records.jsonl     one line per explained image (image_id, truth, classifier_top1, top_words,
+    metrics.json      format, metrics, intervals, definitions, higher_is_better, training, stage_seconds, provenance, ...
+    records.jsonl     one line per explained image (format, image_id, truth, classifier_top1, top_words,
                       word_stats, per_image_metrics)
     stages.json       optional: which stages ran or were reused
     suites/<name>/metrics.json and suites/<name>/records.jsonl, discovered by listing suites/*/metrics.json
@@ -22,12 +29,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.metrics.formats import METRICS_KIND, RECORDS_KIND, format_version
 from texplain.errors import InputFileError
 
 # The paper's models (DESIGN.md section 3). A run whose models differ is computed with stand-ins, and
 # the report says so; a run may also state it itself under "stand_in" in metrics.json.
 PAPER_CLASSIFIER_PREFIX = "timm:vit_base_patch16_384"
 PAPER_DECODER_MARK = "blip"
+
+# Format 1 named the top-k rates after k = 5, whatever explain.top_k was; format 2 names them after
+# what they compute. Old runs are read under the new names so that they compare with new ones.
+RENAMED_METRICS = {
+    "explain.object_top5_rate": "explain.object_in_top_k_rate",
+    "explain.background_top5_rate": "explain.background_in_top_k_rate",
+    "explain.chance_object_top5_rate": "explain.chance_object_in_top_k_rate",
+    "explain.chance_background_top5_rate": "explain.chance_background_in_top_k_rate",
+}
+
+
+def renamed_note(renamed: list[str], label: str) -> str:
+    """The note compare and the report print for a run read under the new metric names."""
+    pairs = ", ".join(f"{old} -> {RENAMED_METRICS[old]}" for old in renamed)
+    return f"{label} names metrics as before the rename of format 2; read as: {pairs}"
+
+
+def _rename_keys(table: Any, renamed: set[str]) -> Any:
+    """`table` with its old metric names replaced by the new ones (collected into `renamed`)."""
+    if not isinstance(table, dict):
+        return table
+    out = {}
+    for name, value in table.items():
+        if name in RENAMED_METRICS:
+            renamed.add(name)
+            name = RENAMED_METRICS[name]
+        out[name] = value
+    return out
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -60,12 +96,12 @@ def read_jsonl(path: Path, what: str) -> list[dict]:
 
 def legacy_per_image_metrics(record: dict) -> dict[str, float] | None:
     """Per-image metrics of a record written before ``per_image_metrics`` existed, recomputed from the
-    fields those records do have (the same definitions as harness/pipeline/run.py's score_explanations)."""
+    fields those records do have (the same definitions as harness/pipeline/words_step.py's score_explanations)."""
     if "object_in_top_k" not in record or "background_in_top_k" not in record:
         return None
     values = {
-        "explain.object_top5_rate": float(bool(record["object_in_top_k"])),
-        "explain.background_top5_rate": float(bool(record["background_in_top_k"])),
+        "explain.object_in_top_k_rate": float(bool(record["object_in_top_k"])),
+        "explain.background_in_top_k_rate": float(bool(record["background_in_top_k"])),
     }
     stats, truth = record.get("word_stats"), record.get("truth") or {}
     if stats and stats.get("num_sentences"):
@@ -89,6 +125,11 @@ class SuiteResult:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.summary.get("metrics", {})
+
+    @property
+    def intervals(self) -> dict[str, dict]:
+        """metric -> its 95% interval (harness/metrics/intervals.py); {} for runs of format 1."""
+        return self.summary.get("intervals") or {}
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
@@ -123,10 +164,22 @@ class FinishedRun:
     stages: dict[str, dict] = field(default_factory=dict)
     # True when per_image_metrics were recomputed from an older record format.
     legacy_records: bool = False
+    # Old metric names (RENAMED_METRICS) found in the run's files and read under the new names.
+    renamed: list[str] = field(default_factory=list)
+
+    @property
+    def format_version(self) -> int:
+        return format_version(self.metrics_json.get("format"), METRICS_KIND, str(self.path / "metrics.json"))
 
     @property
     def metrics(self) -> dict[str, Any]:
         return self.metrics_json.get("metrics", {})
+
+    @property
+    def intervals(self) -> dict[str, dict]:
+        """metric -> its 95% interval: {"low", "high", "level", "method", "resamples", "n", "seed"};
+        absent for a metric without per-image values, and {} for runs of format 1."""
+        return self.metrics_json.get("intervals") or {}
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
@@ -187,6 +240,12 @@ class FinishedRun:
         return "; ".join(parts) or None
 
 
+def _check_records_format(records: list[dict], path: Path) -> None:
+    """Every line's format is one this harness reads (a line without "format" is version 1)."""
+    for number, record in enumerate(records, start=1):
+        format_version(record.get("format"), RECORDS_KIND, f"{path}: line {number}")
+
+
 def _check_image_ids(records: list[dict], path: Path) -> None:
     seen: set[str] = set()
     for number, record in enumerate(records, start=1):
@@ -242,8 +301,12 @@ def read_suites(run_path: Path) -> dict[str, SuiteResult]:
     for metrics_path in sorted(Path(run_path).glob("suites/*/metrics.json")):
         folder = metrics_path.parent
         summary = read_json(metrics_path, f"suite {folder.name}'s metrics")
+        if not isinstance(summary, dict):
+            raise InputFileError(f"{metrics_path} is not a JSON object; it was not written by `texplain run`")
+        format_version(summary.get("format"), METRICS_KIND, str(metrics_path))
         records_path = folder / "records.jsonl"
         records = read_jsonl(records_path, f"suite {folder.name}'s per-image records") if records_path.exists() else []
+        _check_records_format(records, records_path)
         _check_image_ids(records, records_path)
         # Suite records hold their own fields (predictions, kept, ...); compare reads per_image_metrics and truth.
         _check_record_fields(records, records_path, ("per_image_metrics", "truth"))
@@ -266,11 +329,17 @@ def read_run(path: Path) -> FinishedRun:
     metrics_json = read_json(metrics_path, "run metrics")
     if not isinstance(metrics_json, dict) or "metrics" not in metrics_json:
         raise InputFileError(f"{metrics_path} has no 'metrics' key; it was not written by `texplain run`")
+    format_version(metrics_json.get("format"), METRICS_KIND, str(metrics_path))
+    renamed: set[str] = set()
+    for key in ("metrics", "intervals", "definitions", "higher_is_better"):
+        if key in metrics_json:
+            metrics_json[key] = _rename_keys(metrics_json[key], renamed)
     config = read_json(path / "config.json", "resolved config") if (path / "config.json").exists() else {}
     records_path = path / "records.jsonl"
     records = read_jsonl(records_path, "one record per explained image, written by the words stage of `texplain run`")
+    _check_records_format(records, records_path)
     _check_image_ids(records, records_path)
-    _check_record_fields(records, records_path)
+    _check_record_fields(records, records_path)  # before renaming: messages name what the file holds
     legacy = False
     for record in records:
         if "per_image_metrics" not in record:
@@ -278,7 +347,9 @@ def read_run(path: Path) -> FinishedRun:
             if recomputed is not None:
                 record["per_image_metrics"] = recomputed
                 legacy = True
+        elif record["per_image_metrics"]:
+            record["per_image_metrics"] = _rename_keys(record["per_image_metrics"], renamed)
     stages_path = path / "stages.json"
     stages = read_json(stages_path, "stage log") if stages_path.exists() else {}
-    return FinishedRun(path, metrics_json, config, records, read_suites(path), stages, legacy)
+    return FinishedRun(path, metrics_json, config, records, read_suites(path), stages, legacy, sorted(renamed))
 

@@ -2,7 +2,7 @@
 Object Recognition", 2020), written in the release's layout (harness/datasets/backgrounds_challenge.py).
 
 Every class has a preferred background (class i -> backgrounds[i % len(backgrounds)], as in
-harness/worlds/synthetic.py). The val split (`images_per_class` per class, backgrounds balanced by
+harness/worlds/scene.py). The val split (`images_per_class` per class, backgrounds balanced by
 default) is rendered in all eight variations from the same scenes, as the paper builds them:
 
     original     the scene
@@ -33,14 +33,6 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from harness.worlds.synthetic import (
-    BACKGROUNDS,
-    OBJECT_CLASSES,
-    Scene,
-    render_background,
-    render_scene,
-    scene_with,
-)
 from harness.worlds.output import (
     check_common,
     check_correlation,
@@ -54,6 +46,9 @@ from harness.worlds.output import (
     write_jsonl,
 )
 from harness.worlds.planting import plant_backgrounds
+from harness.worlds.rendering import render_background, render_scene
+from harness.worlds.scene import Scene, scene_with
+from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
 
 FORMAT = "backgrounds_challenge"
 # Seeds of this world's scenes start with this tag, so they differ from other worlds' with the same seed.

@@ -6,7 +6,7 @@
     <split>/<id:012d>.png                the images, named like COCO's
     scenes_<split>.jsonl                 the scene graph of every image (by file_name)
 
-Scenes are drawn by harness/worlds/synthetic.py's `sample_scenes` (random class, colour, size, position,
+Scenes are drawn by harness/worlds/scene.py's `sample_scenes` (random class, colour, size, position,
 distractors; background uniform or planted with `correlation`); the train split is the first
 `train_size` scenes and the val split the next `val_size`. Each image gets `captions_per_image`
 captions (COCO has five) written from its scene graph with different templates and coins.
@@ -22,14 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.worlds.synthetic import (
-    BACKGROUNDS,
-    OBJECT_CLASSES,
-    WorldSpec,
-    caption_variants,
-    render_scene,
-    sample_scenes,
-)
+from harness.worlds.caption_text import caption_variants
 from harness.worlds.output import (
     WorldSpecError,
     check_common,
@@ -42,6 +35,9 @@ from harness.worlds.output import (
     tuple_fields,
     write_jsonl,
 )
+from harness.worlds.rendering import render_scene
+from harness.worlds.scene import WorldSpec, sample_scenes
+from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
 
 FORMAT = "coco_captions"
 

@@ -36,13 +36,6 @@ from harness.datasets.waterbirds import (
     SCENES_FILE,
     SPLITS,
 )
-from harness.worlds.synthetic import (
-    BACKGROUNDS,
-    OBJECT_CLASSES,
-    Scene,
-    render_scene,
-    scene_with,
-)
 from harness.worlds.output import (
     WorldSpecError,
     check_common,
@@ -57,6 +50,9 @@ from harness.worlds.output import (
     write_jsonl,
 )
 from harness.worlds.planting import plant_backgrounds, spread_evenly
+from harness.worlds.rendering import render_scene
+from harness.worlds.scene import Scene, scene_with
+from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
 
 FORMAT = "waterbirds"
 _WORLD_TAG = 1

@@ -6,8 +6,10 @@
   cross-attends to (BLIP's BERT-based text decoder, the paper's likely "dec(.)").
 
 Both give the same four operations: the caption loss used to train the translator, and
-``prefill``/``extend`` with a key-value cache used by the sampler. Both are frozen: eval mode, no
-parameter requires grad; gradients reach the translator through activations only.
+``prefill``/``extend`` with a key-value cache used by the sampler. A decoder may also offer a faster
+decode path, ``static_stepper`` (decoders/stepper.py; None by default), which the sampler asks for and
+uses when offered. Both kinds are frozen: eval mode, no parameter requires grad; gradients reach the
+translator through activations only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from texplain.decoders.stepper import SlotStepper
 from texplain.hashing import hash_state_dict
 
 
@@ -89,6 +92,14 @@ class FrozenDecoder(ABC):
     @abstractmethod
     def extend(self, cache: Any, token_ids: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Logits (B, V) of the next token after appending token_ids (B,), and the updated cache."""
+
+    def static_stepper(self, rows: int, max_tokens: int, dtype: torch.dtype | None = None) -> SlotStepper | None:
+        """A fast decode path for the sampler's static engine, or None when this decoder has none.
+
+        ``rows`` slots for sentences of at most ``max_tokens`` tokens; ``dtype`` the compute dtype the
+        sampler runs under (its autocast dtype; None: the model's own). The default offers none, and the
+        sampler then uses ``prefill``/``extend``, which every decoder has."""
+        return None
 
     def decode(self, ids: list[int]) -> str:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)

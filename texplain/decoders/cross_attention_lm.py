@@ -18,6 +18,14 @@ from texplain.decoders.base import FrozenDecoder
 class CrossAttentionDecoder(FrozenDecoder):
     kind = "cross_attention"
 
+    @classmethod
+    def tiny(cls, seed: int = 0) -> "CrossAttentionDecoder":
+        """a 2-layer BLIP text decoder with random weights over a word-level vocabulary, for tests (texplain/decoders/tiny.py)."""
+        from texplain.decoders.tiny import tiny_blip_text
+
+        model, tokenizer = tiny_blip_text(seed)
+        return cls("test:tiny-blip-text", model, tokenizer)
+
     @property
     def conditioning_dim(self) -> int:
         return int(self.model.config.encoder_hidden_size)

@@ -2,7 +2,8 @@
 
 Training input is ``[prefix_1..prefix_k, emb(y_1)..emb(y_{L-1})]`` and the logits at positions
 k-1 .. k+L-2 predict ``y_1..y_L`` (the caption tokens then EOS). Sampling prefills the prefix and
-extends token by token with the model's key-value cache.
+extends token by token with the model's key-value cache. For Llama-family models it also offers the
+sampler a static-cache stepper (decoders/static_llama.py; its speed: README, "Benchmarks").
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ from typing import Any
 import torch
 
 from texplain.decoders.base import FrozenDecoder
+from texplain.decoders.static_llama import StaticLlamaStepper, StaticLlamaWeights, supports_static_llama
+from texplain.decoders.stepper import SlotStepper
 
 
 class PrefixLMDecoder(FrozenDecoder):
     kind = "prefix"
+
+    @classmethod
+    def tiny(cls, seed: int = 0) -> "PrefixLMDecoder":
+        """a 2-layer Llama with random weights over a word-level vocabulary, for tests (texplain/decoders/tiny.py)."""
+        from texplain.decoders.tiny import tiny_llama
+
+        model, tokenizer = tiny_llama(seed)
+        return cls("test:tiny-llama", model, tokenizer)
 
     @property
     def conditioning_dim(self) -> int:
@@ -49,11 +60,16 @@ class PrefixLMDecoder(FrozenDecoder):
         out = self.model(input_ids=token_ids[:, None], past_key_values=cache, use_cache=True)
         return out.logits[:, -1], out.past_key_values
 
-    def static_weights(self, dtype: torch.dtype):
-        """The weights rearranged for the sampler's static-cache engine (decoders/static_llama.py), built
-        once per dtype and kept: fused projections cost a copy of the model's matrices."""
-        from texplain.decoders.static_llama import StaticLlamaWeights
+    def static_stepper(self, rows: int, max_tokens: int, dtype: torch.dtype | None = None) -> SlotStepper | None:
+        """The static-cache slots of decoders/static_llama.py for Llama-family models, else None (the
+        sampler then uses prefill/extend)."""
+        if not supports_static_llama(self.model):
+            return None
+        return StaticLlamaStepper(self.model, self._static_llama_weights(dtype or self.model.dtype), rows, max_tokens, self.device)
 
+    def _static_llama_weights(self, dtype: torch.dtype) -> StaticLlamaWeights:
+        """The weights rearranged for the static-cache slots, built once per dtype and kept: fused
+        projections cost a copy of the model's matrices, too much to pay at every sampler call."""
         cached = getattr(self, "_static_weights", None)
         if cached is None or cached.dtype != dtype:
             with torch.no_grad():

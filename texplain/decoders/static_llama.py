@@ -24,6 +24,9 @@ Every row's attention runs over a fixed width (k + max_tokens), masked beyond th
 row's arithmetic does not depend on which other rows share the batch (the sampler promises that an
 image's sentences do not depend on the batching). The math follows transformers' ``LlamaForCausalLM``
 (RMSNorm, rotary embeddings from the model's own ``rotary_emb``, SiLU-gated MLP) and is tested against it.
+
+``StaticLlamaStepper`` wraps the prefix run and the slots as the ``SlotStepper`` (decoders/stepper.py) that
+``PrefixLMDecoder.static_stepper`` offers the sampler, which never sees the model behind it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from texplain.decoders.stepper import SlotStepper
 
 
 def supports_static_llama(model: torch.nn.Module) -> bool:
@@ -249,3 +254,41 @@ def prefix_cache(model: torch.nn.Module, conditioning: torch.Tensor) -> tuple[to
     keys = torch.stack([layer.keys for layer in cache.layers])  # (L, B, Hkv, k, hd)
     values = torch.stack([layer.values for layer in cache.layers])  # (L, B, Hkv, k, hd)
     return out.logits[:, -1].float(), keys, values
+
+
+class StaticLlamaStepper(SlotStepper):
+    """The ``SlotStepper`` (decoders/stepper.py) of a Llama-family prefix decoder: ``prefix_cache`` once per
+    image, then ``StaticLlamaSlots`` over a cache sized at prefill, when the prefix length is known."""
+
+    def __init__(self, model: torch.nn.Module, weights: StaticLlamaWeights, rows: int, max_tokens: int, device: torch.device):
+        self.model = model
+        self.weights = weights
+        self.max_tokens = max_tokens
+        self.device = device
+        self._rows = rows
+        self._slots: StaticLlamaSlots | None = None
+        self._prefix_keys: torch.Tensor | None = None
+        self._prefix_values: torch.Tensor | None = None
+
+    @property
+    def rows(self) -> int:
+        return self._slots.rows if self._slots is not None else self._rows
+
+    def _ready(self) -> StaticLlamaSlots:
+        if self._slots is None:
+            raise RuntimeError("StaticLlamaStepper: call prefill(conditionings) before start, step or keep")
+        return self._slots
+
+    def prefill(self, conditionings: torch.Tensor) -> torch.Tensor:
+        first_logits, self._prefix_keys, self._prefix_values = prefix_cache(self.model, conditionings)  # (B, V), (L, B, Hkv, k, hd)
+        self._slots = StaticLlamaSlots(self.weights, self._rows, conditionings.shape[1], self.max_tokens, self.device)
+        return first_logits
+
+    def start(self, slots: torch.Tensor, images: torch.Tensor) -> None:
+        self._ready().start(slots, self._prefix_keys[:, images], self._prefix_values[:, images])
+
+    def step(self, token_ids: torch.Tensor) -> torch.Tensor:
+        return self._ready().step(token_ids)
+
+    def keep(self, slots: torch.Tensor) -> torch.Tensor:
+        return self._ready().keep(slots)

@@ -25,6 +25,12 @@ tenths of a percent of each other, so a bound that separates them needs nearly a
 the sentences not drawn yet are the only thing that can still change it: the check simulates exactly
 those. The replicates' randomness comes from the image seed and n, so a stop is reproducible.
 
+The rule is a policy, ``AdaptiveStopping``: it is handed a draw function (sentences first .. first+count-1
+of some images) and decides when each image has enough, so it knows nothing of decoders or engines and
+the sampler (sampler.py) is the one that calls it. Each image's stop is kept as a ``StopRecord``
+(sentences used, chunks drawn, the predicted agreement at the stop), which the harness writes beside the
+image's sentences in samples.jsonl. ``replay`` applies the same rule to sentences already drawn.
+
 Fixed N stays the default (paper parity); this is ``SamplingConfig(stopping="adaptive")``.
 """
 
@@ -32,14 +38,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
+from texplain.sampling.config import SamplingConfig
 from texplain.words import content_words
 
 REPLICATES = 200
 CANDIDATES_PER_K = 4  # words beyond rank 4k in the drawn sentences are taken as out of reach of the top-k
+
+# draw(images, first, count): sentences first .. first + count - 1 of each listed image (its position in
+# the seeds handed to AdaptiveStopping.sample), one list per image, in order.
+DrawChunk = Callable[[list[int], int, int], list[list[str]]]
 
 
 @dataclasses.dataclass
@@ -85,51 +96,85 @@ def _check_seed(seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"adaptive-stopping:{seed}".encode()).digest()[:8], "little")
 
 
-def stopping_point(sentences: list[str], config, seed: int) -> int:
-    """How many of these sentences (a fixed-N run with this image seed, in order) adaptive stopping
-    draws: the rule of ``sample_until_stable`` replayed on growing prefixes, without sampling again."""
-    drawn = _DrawnWords()
-    limit = min(config.num_sentences, len(sentences))
-    while len(drawn.sets) < limit:
-        start = len(drawn.sets)
-        drawn.add(sentences[start : min(start + config.stop_chunk, limit)])
-        if _settled(drawn, config, seed):
-            break
-    return len(drawn.sets)
 
 
-def _settled(drawn: _DrawnWords, config, seed: int) -> bool:
-    if len(drawn.sets) < 2 * config.stop_chunk:
-        return False
-    agreement, _ = predicted_agreement(drawn, config.stop_top_k, config.num_sentences, _check_seed(seed))
-    return agreement >= config.stop_agreement
+@dataclasses.dataclass(frozen=True)
+class StopRecord:
+    """How adaptive stopping ended for one image."""
+
+    sentences: int  # sentences drawn, all of them used
+    chunks: int  # chunks drawn (one check after each, from the second chunk on)
+    agreement: float | None  # predicted top-k agreement at the last check; None when no check ran
+    stopped_early: bool  # True: the agreement reached the target; False: all num_sentences were drawn
+    top_k: list[str]  # the image's top-k words over the sentences drawn
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
 
-def sample_until_stable(decoder, conditionings: torch.Tensor, seeds: list[int], config) -> tuple[list[list[str]], list[dict]]:
-    """Sentences for each of B images (conditionings (B, k, d), one seed each), drawn in chunks until each
-    image's top-k words are predicted to be final or ``config.num_sentences`` are drawn; and a record of
-    each stop (sentences drawn, checks, top-k). The next chunk of every unsettled image is drawn in one
-    batched call, so the batch stays wide while images remain."""
-    from texplain.sampling import sample_sentences_batch
+@dataclasses.dataclass(frozen=True)
+class AdaptiveStopping:
+    """The stopping rule of this file: draw ``chunk`` sentences at a time, stop once the predicted top-k
+    Jaccard with the result of all ``max_sentences`` reaches ``agreement`` (checked from the second chunk on)."""
 
-    count = len(seeds)
-    sentences: list[list[str]] = [[] for _ in range(count)]
-    drawn = [_DrawnWords() for _ in range(count)]
-    checks = [0] * count
-    active = list(range(count))
-    while active:
-        # Every active image has drawn the same number of sentences (whole chunks until the last).
-        done = len(sentences[active[0]])
-        chunk = min(config.stop_chunk, config.num_sentences - done)
-        chunk_config = dataclasses.replace(config, stopping="fixed", num_sentences=chunk, batch_size=min(config.batch_size, chunk * len(active)))
-        new = sample_sentences_batch(decoder, conditionings[active], [seeds[b] for b in active], chunk_config, first_index=done)
-        still = []
-        for b, image_sentences in zip(active, new):
-            sentences[b] += image_sentences
-            drawn[b].add(image_sentences)
-            checks[b] += 1
-            if len(sentences[b]) < config.num_sentences and not _settled(drawn[b], config, seeds[b]):
+    top_k: int
+    chunk: int
+    agreement: float
+    max_sentences: int
+
+    @classmethod
+    def from_config(cls, config: SamplingConfig) -> "AdaptiveStopping":
+        return cls(top_k=config.stop_top_k, chunk=config.stop_chunk, agreement=config.stop_agreement, max_sentences=config.num_sentences)
+
+    def sample(self, draw: DrawChunk, seeds: Sequence[int]) -> tuple[list[list[str]], list[StopRecord]]:
+        """Sentences for each image (one seed each), drawn chunk by chunk through ``draw`` until each
+        image's top-k words are predicted to be final or ``max_sentences`` are drawn, and each stop's record.
+
+        The next chunk of every unsettled image is asked for in one call, so the batch stays wide while
+        images remain. The seeds only seed the checks' replicates (a stop is reproducible)."""
+        count = len(seeds)
+        sentences: list[list[str]] = [[] for _ in range(count)]
+        drawn = [_DrawnWords() for _ in range(count)]
+        chunks = [0] * count
+        agreements: list[float | None] = [None] * count
+        active = list(range(count))
+        while active:
+            # Every active image has drawn the same number of sentences (whole chunks until the last).
+            done = len(sentences[active[0]])
+            size = min(self.chunk, self.max_sentences - done)
+            new = draw(active, done, size)
+            if len(new) != len(active) or any(len(image_sentences) != size for image_sentences in new):
+                got = [len(image_sentences) for image_sentences in new]
+                raise ValueError(f"draw({active}, {done}, {size}) must return {size} sentences for each of {len(active)} images, got {got}")
+            still = []
+            for b, image_sentences in zip(active, new):
+                sentences[b] += image_sentences
+                drawn[b].add(image_sentences)
+                chunks[b] += 1
+                if len(sentences[b]) >= self.max_sentences:
+                    continue  # all drawn: nothing left that could change the top-k
+                if len(drawn[b].sets) >= 2 * self.chunk:
+                    agreements[b], _ = predicted_agreement(drawn[b], self.top_k, self.max_sentences, _check_seed(seeds[b]))
+                    if agreements[b] >= self.agreement:
+                        continue
                 still.append(b)
-        active = still
-    records = [{"sentences": len(sentences[b]), "checks": checks[b], "top_k": drawn[b].top_words(config.stop_top_k)} for b in range(count)]
-    return sentences, records
+            active = still
+        records = [
+            StopRecord(
+                sentences=len(sentences[b]),
+                chunks=chunks[b],
+                agreement=agreements[b],
+                stopped_early=len(sentences[b]) < self.max_sentences,
+                top_k=drawn[b].top_words(self.top_k),
+            )
+            for b in range(count)
+        ]
+        return sentences, records
+
+    def replay(self, sentences: Sequence[str], seed: int) -> StopRecord:
+        """Where this rule stops on sentences already drawn (a fixed-N run with this image seed, in order),
+        without sampling again: the sentences stand in for the draws."""
+        if len(sentences) < self.max_sentences:
+            raise ValueError(f"replay needs the {self.max_sentences} sentences of a fixed-N run (max_sentences), got {len(sentences)}")
+        _, (record,) = self.sample(lambda images, first, count: [list(sentences[first : first + count])], [seed])
+        return record

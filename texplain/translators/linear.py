@@ -13,6 +13,7 @@ from texplain.translators.base import TokenMixer, Translator, TranslatorShape
 
 class LinearTranslator(Translator):
     name = "linear"
+    tiny_options: dict = {}  # one linear map per token: small at any size
 
     def __init__(self, shape: TranslatorShape):
         super().__init__(shape)

@@ -20,6 +20,7 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "identity": nn.Identity}
 
 class MLPBatchNormTranslator(Translator):
     name = "mlp_bn"
+    tiny_options: dict = {"hidden_dim": 64}
 
     def __init__(self, shape: TranslatorShape, hidden_dim: int = 1024, num_layers: int = 3, activation: str = "gelu", dropout: float = 0.0):
         super().__init__(shape, hidden_dim=hidden_dim, num_layers=num_layers, activation=activation, dropout=dropout)

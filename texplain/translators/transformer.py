@@ -19,6 +19,7 @@ from texplain.translators.base import TokenMixer, Translator, TranslatorShape
 
 class TransformerTranslator(Translator):
     name = "transformer"
+    tiny_options: dict = {"width": 32, "depth": 1, "heads": 4}
 
     def __init__(self, shape: TranslatorShape, width: int = 256, depth: int = 2, heads: int = 4, dropout: float = 0.0):
         super().__init__(shape, width=width, depth=depth, heads=heads, dropout=dropout)

@@ -1,0 +1,94 @@
+"""What suites get from a run (DESIGN.md section 7: a small suite contract): the frozen parts, the trained
+translator, a way to explain images and to extract features, and cached, resumable sub-steps of their own
+(``stage``: e.g. one fine-tuned model per seed; ``train_translator``: a translator for another feature
+source, such as a fine-tuned classifier's tokens or VAE latents).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from harness.config import RunConfig
+from harness.pipeline.explain_step import cache_root, explain_images, sampled
+from harness.pipeline.run_dir import write_jsonl
+from harness.pipeline.stages import StageDir, StageStore
+from harness.pipeline.translator_step import CaptionedFeatures, TrainedTranslator, translator_step
+from texplain.classifier import FrozenClassifier
+from texplain.decoders.base import FrozenDecoder
+from texplain.feature_cache import FeatureCache
+from texplain.parallel import Workers, single_process
+from texplain.sampling import image_seed
+from texplain.translators.base import Translator
+
+
+@dataclass
+class RunContext:
+    """What suites get from the run: the frozen parts, the trained translator, and a way to explain images.
+
+    The decoder is loaded on first use only, so a rerun whose sampling stages are all finished never
+    pays for loading the language model.
+    """
+
+    config: RunConfig
+    device: torch.device
+    classifier: FrozenClassifier
+    feature_cache: FeatureCache
+    translator: Translator
+    translator_key: str
+    load_decoder: Callable[[], FrozenDecoder]
+    progress: bool = True
+    explain_precision: str = "fp32"  # resolved (texplain/precision.py): what sampling computes in
+    cache_root: Path = field(default_factory=cache_root)
+    workers: Workers = field(default_factory=single_process)
+    store: StageStore | None = None  # the run's stage store; suites' sub-steps live in it
+    train_precision: str = "fp32"  # resolved, for translators a suite trains
+    limit: int | None = None  # a smoke run (--limit N): suites explain and score at most N images per stage
+
+    def stage(self, name: str, key_inputs: dict[str, Any], version: int = 1) -> StageDir:
+        """A cached, resumable sub-step: the folder of stage `name` for these inputs (it has ``done``,
+        ``mark_done(outputs)`` and ``outputs()``). Its key also holds the run's translator and seed, so a
+        sub-step is never reused under another translator; name it ``<suite>-<step>``."""
+        if self.store is None:
+            raise RuntimeError("this RunContext has no stage store (pass store=StageStore(...))")
+        return self.store.stage(name, version, {"translator": self.translator_key, "seed": self.config.seed, **key_inputs})
+
+    def train_translator(self, name: str, source: CaptionedFeatures, train_items: list[int], val_items: list[int],
+                         translator: dict | None = None, train: dict | None = None) -> TrainedTranslator:
+        """A translator for another feature source, as a cached step (harness/pipeline/translator_step.py).
+        translator/train: overrides of the run's translator and train settings (dict fields)."""
+        if self.store is None:
+            raise RuntimeError("this RunContext has no stage store (pass store=StageStore(...))")
+        translator_config = {**dataclasses.asdict(self.config.translator), **(translator or {})}
+        train_config = dataclasses.replace(self.config.train, precision=self.train_precision, **(train or {}))
+        models = self.config.models
+        return translator_step(
+            self.store, name, source, train_items, val_items, translator_config, train_config,
+            {"kind": models.decoder_kind, "spec": models.decoder}, self.load_decoder,
+            extra_key={"seed": self.config.seed}, progress=self.progress, workers=self.workers,
+        )
+
+    def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain") -> dict[str, list[str]]:
+        done = sampled(samples_path)
+        if all(image_id in done for image_id in image_ids):
+            sentences = {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
+        else:
+            sentences = explain_images(
+                self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
+                self.explain_precision, samples_path, self.progress, description, self.workers,
+            )
+        if self.workers.size > 1 and self.workers.is_main:
+            # One merged file in image order, as a single process writes it.
+            write_jsonl(samples_path, [{"image_id": i, "seed": image_seed(self.config.seed, i), "sentences": sentences[i]} for i in image_ids])
+        return sentences
+
+    def extract(self, paths: list[Path]):
+        """Features of `paths`; with several processes each computes its share into the shared cache first."""
+        if self.workers.size > 1:
+            self.feature_cache.extract(self.workers.shard(paths), progress=self.progress)
+            self.workers.barrier()
+        return self.feature_cache.extract(paths, progress=self.progress)

@@ -1,0 +1,167 @@
+"""Training a translator as a cached, resumable pipeline step, for any feature source and any captioned set.
+
+The paper trains one translator, from a frozen classifier's penultimate tokens into a frozen LM (Section 3).
+The suites need more of them: the Waterbirds suite explains a classifier fine-tuned end to end (its own
+features), the generative-latent suite explains Stable Diffusion's VAE latents (paper, Section 4.3). So the
+step takes what differs as data, not as code:
+
+- ``CaptionedFeatures``: tokens ``(N, T, D)`` (classifier tokens, a fine-tuned classifier's tokens, or
+  latents as an ``H*W x C`` token grid), each item's captions (one or several), the identity of the
+  feature *source* (what turns an image into tokens: model spec, weights hash, preprocessing), which
+  enters the stage key and the checkpoint, so a translator is never applied to another feature space
+  (texplain/checkpoint.py), and the identity of the *data* (which images and captions), for the key;
+- the indices of the training and validation items;
+- the translator and training settings, and a loader of the frozen decoder (called only when training
+  actually runs, so a finished step never loads the LM).
+
+The step is a stage of the store (harness/pipeline/stages.py): keyed by all of that, resumed from its
+per-epoch checkpoint after a kill (texplain/training.py), written by the main process only; with several
+processes every rank trains its slice of each batch and waits for the checkpoint before loading it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from harness.pipeline.stages import StageDir, StageStore
+from texplain.checkpoint import load_translator, save_translator
+from texplain.decoders.base import FrozenDecoder
+from texplain.parallel import Workers, single_process
+from texplain.training import TrainConfig, train_translator
+from texplain.translators import TranslatorShape, build_translator
+from texplain.translators.base import Translator
+
+# Raised whenever a code change can move a trained translator (it enters every translator step's key).
+# 2: saved as safetensors + config.json instead of a pickle.
+TRANSLATOR_STAGE_VERSION = 2
+
+
+@dataclass
+class CaptionedFeatures:
+    """Items a translator learns from: their feature tokens, their captions, and where the tokens come from."""
+
+    tokens: torch.Tensor  # (N, T, D)
+    captions: list[list[str]]  # per item, one or more captions (COCO has five, the synthetic world one)
+    source: dict  # the feature source's identity (FrozenClassifier.identity() or the like); JSON
+    data: dict  # the items' identity (dataset spec or content hash); JSON
+
+    def __post_init__(self) -> None:
+        if self.tokens.ndim != 3:
+            raise ValueError(f"feature tokens must be (N, T, D), got shape {tuple(self.tokens.shape)}")
+        if self.tokens.shape[0] != len(self.captions):
+            raise ValueError(f"{self.tokens.shape[0]} feature items but {len(self.captions)} caption lists")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.tokens.shape[1]), int(self.tokens.shape[2])
+
+    def pairs(self, items: list[int]) -> tuple[torch.Tensor, list[str]]:
+        """One (tokens, caption) pair per caption of the given items."""
+        index = [i for i in items for _ in self.captions[i]]
+        return self.tokens[index], [caption for i in items for caption in self.captions[i]]
+
+
+@dataclass
+class TrainedTranslator:
+    translator: Translator
+    history: list[dict]
+    stage: StageDir
+
+    @property
+    def folder(self) -> Path:
+        """The saved translator (model.safetensors + config.json)."""
+        return self.stage / "translator"
+
+
+def translator_stage(
+    store: StageStore,
+    name: str,
+    source: CaptionedFeatures,
+    translator_config: dict,
+    train: TrainConfig,
+    decoder_spec: dict,
+    extra_key: dict | None = None,
+) -> StageDir:
+    """The stage folder of a translator step, keyed by everything the trained translator depends on.
+
+    translator_config: {"name", "output_tokens", "options"} (harness/config.py TranslatorConfig as a dict);
+    train: with its precision already resolved (texplain/precision.py), since a key must not say 'auto';
+    decoder_spec: {"kind", "spec"}; extra_key: anything else it depends on (the run seed, the split)."""
+    if train.precision == "auto":
+        raise ValueError("a translator step needs the resolved training precision, not 'auto' (texplain/precision.py)")
+    return store.stage(
+        name,
+        TRANSLATOR_STAGE_VERSION,
+        {
+            "source": source.source,
+            "data": source.data,
+            "decoder": decoder_spec,
+            "translator": translator_config,
+            "train": dataclasses.asdict(train),
+            **(extra_key or {}),
+        },
+    )
+
+
+def train_or_reuse(
+    stage: StageDir,
+    source: CaptionedFeatures,
+    train_items: list[int],
+    val_items: list[int],
+    translator_config: dict,
+    train: TrainConfig,
+    load_decoder: Callable[[], FrozenDecoder],
+    saved_extra: dict | None = None,
+    progress: bool = True,
+    workers: Workers | None = None,
+) -> TrainedTranslator:
+    """The finished translator of `stage`, or train it there (resuming from its last checkpoint).
+    saved_extra: written into the saved translator's config.json (e.g. the resolved run config)."""
+    workers = workers or single_process()
+    input_tokens, input_dim = source.shape
+    feature_identity = {**source.source, "feature_shape": [input_tokens, input_dim]}
+    if stage.done:
+        translator, _ = load_translator(stage / "translator", classifier=feature_identity)
+        return TrainedTranslator(translator, stage.outputs()["history"], stage)
+    decoder = load_decoder()
+    output_tokens = translator_config.get("output_tokens") or input_tokens
+    shape = TranslatorShape(input_tokens, input_dim, output_tokens, decoder.conditioning_dim)
+    translator = build_translator(translator_config["name"], shape, **translator_config.get("options", {}))
+    train_tokens, train_captions = source.pairs(train_items)
+    val_tokens, val_captions = source.pairs(val_items)
+    history = train_translator(
+        translator, decoder, train_tokens, train_captions, val_tokens, val_captions, train, stage / "checkpoints",
+        progress=progress, workers=workers,
+    )
+    if workers.is_main:
+        save_translator(stage / "translator", translator, feature_identity, decoder.identity(), {**(saved_extra or {}), "history": history})
+        stage.mark_done({"history": history})
+    workers.barrier()
+    # Other processes read nothing back: their translator trained in step with the main one's.
+    return TrainedTranslator(translator, history, stage)
+
+
+def translator_step(
+    store: StageStore,
+    name: str,
+    source: CaptionedFeatures,
+    train_items: list[int],
+    val_items: list[int],
+    translator_config: dict,
+    train: TrainConfig,
+    decoder_spec: dict,
+    load_decoder: Callable[[], FrozenDecoder],
+    extra_key: dict | None = None,
+    saved_extra: dict | None = None,
+    progress: bool = True,
+    workers: Workers | None = None,
+) -> TrainedTranslator:
+    """translator_stage + train_or_reuse: train (or reuse) the translator of stage `name`."""
+    stage = translator_stage(store, name, source, translator_config, train, decoder_spec, extra_key)
+    return train_or_reuse(stage, source, train_items, val_items, translator_config, train, load_decoder,
+                          saved_extra, progress, workers)

@@ -1,0 +1,146 @@
+"""Caption text: the sentences a scene graph is described by (DESIGN.md section 6).
+
+The caption is the text a translator is trained on in the synthetic worlds, so it decides which words
+an explanation can use: the object and background words always, colour, size, position and the
+distractors in the picture each by a coin, and fillers that vary so no filler word dominates the
+word clouds. The scene graph (scene.py) calls `write_caption` while it draws a scene;
+`caption_variants` writes further captions of one scene (COCO has five per image).
+
+Determinism: every coin is drawn from the RNG passed in, in a fixed order, whatever its outcome is
+used for, so a scene's caption depends on its seed only and edits to one phrase do not shift others.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from harness.worlds.vocabulary import DISTRACTORS
+
+if TYPE_CHECKING:
+    from harness.worlds.scene import Scene
+
+
+# The object word and the background word are in every caption: the object word once (in the
+# first sentence), the background word once in the first sentence and sometimes again in the second.
+# Filler words differ between templates so none of them is in every caption.
+_FIRST_SENTENCES: tuple[str, ...] = (
+    "{np} sits {on_bg}{pos}.",
+    "this picture shows {np} {on_bg}{pos}.",
+    "there is {np} {on_bg}{pos}.",
+    "a photo of {np} resting {on_bg}{pos}.",
+    "we can see {np} {on_bg}{pos}.",
+    "an image with {np} placed {on_bg}{pos}.",
+    "{np} is shown {on_bg}{pos}.",
+    "in this scene {np} appears {on_bg}{pos}.",
+)
+
+_ON_BACKGROUND = {
+    "water": "on the water",
+    "grass": "on the grass",
+    "sand": "on the sand",
+    "snow": "on the snow",
+    "road": "on the road",
+    "forest": "in the forest",
+}
+
+_POSITION_PHRASES = {
+    "left": (" on the left side", " near the left", " toward the left"),
+    "right": (" on the right side", " near the right", " toward the right"),
+    "center": (" in the center", " near the center", " at the center"),
+}
+
+# Second sentence when no distractor is mentioned: it describes the background, naming it again
+# in about half of the variants.
+_BACKGROUND_SENTENCES = {
+    "water": ("the water looks calm with small waves all around.", "gentle waves ripple across the surface of the lake."),
+    "grass": ("the grass is thick and fresh in this field.", "tall blades cover the ground all around the spot."),
+    "sand": ("the sand is warm and dry under the bright light.", "tiny grains are scattered over the ground like dust."),
+    "snow": ("the snow is fresh and cold all around.", "cold powder covers the ground everywhere in the scene."),
+    "road": ("the road has painted lane marks along the middle.", "gray asphalt stretches across the whole picture."),
+    "forest": ("the forest is full of tall trees and shade.", "dark trees stand close together behind it."),
+}
+
+# Distractor phrases carry no colour or size word, so those words stay about the object.
+_DISTRACTOR_PHRASES = {
+    "sun": ("a bright sun", "the round sun"),
+    "cloud": ("a fluffy cloud", "a soft cloud"),
+    "ball": ("a striped ball", "a beach ball"),
+}
+
+# Captions shorter than this many words also get the background sentence.
+_MIN_CAPTION_WORDS = 15
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _choice(rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def write_caption(
+    object_class: str,
+    color: str,
+    size: str,
+    position: str,
+    background: str,
+    distractors: tuple[str, ...],
+    rng: np.random.Generator,
+) -> str:
+    """The caption of one scene graph: one or two sentences, 12-30 words, with the coins of `rng`."""
+    # Every coin is drawn whatever its outcome is used for, so captions stay aligned across edits.
+    use_color = rng.random() < 0.7
+    use_size = rng.random() < 0.5
+    use_position = rng.random() < 0.5
+    mention = rng.random(len(DISTRACTORS)) < 0.6
+    template = _choice(rng, _FIRST_SENTENCES)
+    position_phrase = _choice(rng, _POSITION_PHRASES[position])
+    background_sentence = _choice(rng, _BACKGROUND_SENTENCES[background])
+    distractor_variants = [int(rng.integers(2)) for _ in DISTRACTORS]
+    sky_variant = int(rng.integers(2))
+
+    adjectives = ([size] if use_size else []) + ([color] if use_color else [])
+    words = adjectives + [object_class]
+    noun_phrase = f"{_article(words[0])} {' '.join(words)}"
+    first = template.format(
+        np=noun_phrase,
+        on_bg=_ON_BACKGROUND[background],
+        pos=position_phrase if use_position else "",
+    )
+
+    mentioned = [d for d, keep in zip(DISTRACTORS, mention) if keep and d in distractors]
+    phrases = [_DISTRACTOR_PHRASES[d][distractor_variants[DISTRACTORS.index(d)]] for d in mentioned]
+    sentences = [first]
+    if phrases:
+        listed = phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
+        verb = "is" if len(phrases) == 1 else "are"
+        if "ball" not in mentioned:
+            where = f"above the {background}" if sky_variant == 0 else "up in the sky"
+        elif len(mentioned) == 1:
+            where = "in the corner" if sky_variant == 0 else f"near the edge of the {background}"
+        else:
+            where = "in the corners" if sky_variant == 0 else "around the scene"
+        sentences.append(f"{listed} {verb} {where}.")
+    if sum(len(x.split()) for x in sentences) < _MIN_CAPTION_WORDS:
+        # The second variant of each background sentence does not name the background, so the
+        # background word is never said more than twice.
+        if sum(x.split().count(background + ".") + x.split().count(background) for x in sentences) >= 2:
+            background_sentence = _BACKGROUND_SENTENCES[background][1]
+        sentences.append(background_sentence)
+    return " ".join(sentences)
+
+
+def caption_variants(scene: Scene, count: int) -> list[str]:
+    """`count` captions of one scene (COCO has five per image): the scene's own caption first, then
+    captions written from the same scene graph with other coins, seeded by the scene's render seed."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    captions = [scene.caption]
+    for k in range(1, count):
+        rng = np.random.default_rng([scene.render_seed, 3, k])
+        captions.append(
+            write_caption(scene.object_class, scene.color, scene.size, scene.position, scene.background, scene.distractors, rng)
+        )
+    return captions
