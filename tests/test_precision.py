@@ -73,7 +73,10 @@ def test_probe_is_measured_once_and_cached_per_machine(tmp_path, monkeypatch):
         second = precision_module.cpu_bf16_probe(tmp_path)
         assert first == second == AVX2_ONLY and len(calls) == 1
         # A capped instruction set is another machine as far as bf16 speed goes.
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+        import os
+
+        other_cap = "SSE41" if os.environ.get("ONEDNN_MAX_CPU_ISA") == "AVX2" else "AVX2"  # differ from this machine's
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", other_cap)
         precision_module.cpu_bf16_probe.cache_clear()
         precision_module.cpu_bf16_probe(tmp_path)
         assert len(calls) == 2
@@ -129,3 +132,16 @@ def test_resolved_precision_enters_the_stage_keys(cpu_is, tmp_path):
             return {}
 
     assert _suite_inputs(Suite(), store.stage("translator", 1, {}), {}, config, "bf16")["precision"] == "bf16"
+
+
+def test_auto_on_cuda_is_bf16_where_supported_else_fp16(monkeypatch, caplog):
+    # No GPU here: the CUDA queries are stood in for, so the branch's logic is what is tested.
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    precision_module._warn_once.cache_clear()
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert choose_precision("auto", torch.device("cuda:0")).resolved == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert choose_precision("auto", torch.device("cuda:0")).resolved == "fp16"
+    with caplog.at_level(logging.WARNING):
+        assert choose_precision("bf16", torch.device("cuda:0"), "train.precision").resolved == "bf16"
+    assert "Tesla V100" in caplog.text and "--set train.precision=auto" in caplog.text

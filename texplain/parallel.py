@@ -7,7 +7,7 @@ tells it which share of the images is its own:
 
 - images are dealt round-robin, ``items[rank::size]``: a process's share does not depend on how fast
   the others are, and merging the shares back in the original order is deterministic;
-- sampling needs no communication at all: an image's sentences depend only on its seed (texplain/sampling/sampler.py),
+- sampling needs no communication at all: an image's sentences depend only on its seed (texplain/sampling/rng.py),
   so any sharding gives the same sentences as one process;
 - training averages gradients over processes each step (each process takes its slice of the same global
   batch); BatchNorm statistics are per process, as in plain DDP, so the weights match a one-process

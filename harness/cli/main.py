@@ -91,15 +91,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def version_text() -> str:
     """'texplain <harness version> (git <commit>)'; the commit is 'unknown' when installed from a wheel."""
-    import importlib.metadata
+    from harness.pipeline.provenance import git_commit, harness_version
 
-    from harness.pipeline.provenance import git_commit
-
-    try:
-        version = importlib.metadata.version("texplain-harness")
-    except importlib.metadata.PackageNotFoundError:
-        version = "not installed"
-    return f"texplain {version} (git {git_commit()})"
+    return f"texplain {harness_version()} (git {git_commit()})"
 
 
 class _VersionAction(argparse.Action):

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True) -> Path:
     from harness.reporting.report import write_report
-    from suites import enabled_suites
 
     started = time.perf_counter()
     preflight(config)  # fail early, before anything heavy, naming every missing model, dataset or device
@@ -81,13 +80,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         raise ConfigError(f"the data has {len(images)} images; need more than explain.num_images + explain.num_val + 2 = {explain_count + val_count + 2}")
 
     with timed_stage(stages, None, "features"):
-        classifier = FrozenClassifier.from_spec(config.models.classifier, device)
-        cache = FeatureCache(cache_root() / "features", classifier)
-        image_paths = [image.path for image in images]
-        if workers.size > 1:
-            cache.extract(workers.shard(image_paths), progress=progress)
-            workers.barrier()
-        features = cache.extract(image_paths, progress=progress)
+        classifier, cache, features = features_step(config, [image.path for image in images], device, workers, progress)
     tokens = features.tokens  # (N, T, D)
     load_decoder_once = _lazy(lambda: load_decoder(config.models.decoder_kind, config.models.decoder, device))
 
@@ -121,41 +114,15 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         if main:
             explain_stage.mark_done()
     if not main:
-        # The remaining stages sample nothing outside the suites; the others help only there.
-        for suite in enabled_suites(config):
-            suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config, precisions["explain"].resolved))
-            if not suite_stage.done:
-                list(suite.run(context, suite_stage.path))
+        # The words stage and the run directory are the main process's; the others help with the suites.
+        run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
         workers.barrier()
         return run_dir.path
     publish(explain_stage / "samples.jsonl", run_dir / "samples.jsonl")
 
-    words_stage = store.stage(
-        "words",
-        WORDS_STAGE_VERSION,
-        {"explain": explain_stage.key, "classifier": classifier.identity(), "explain_config": resolved["explain"], "seed": config.seed},
-    )
-    with timed_stage(stages, words_stage):
-        if words_stage.done:
-            metrics, clouds = words_stage.outputs()["metrics"], words_stage.outputs()["wordclouds"]
-        else:
-            names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
-            records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, features.logits[:scored_count], config)
-            write_jsonl(words_stage / "records.jsonl", records)
-            clouds = draw_clouds(words_stage.path, explained, per_image, names, features.logits[:scored_count], config)
-            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds})
-    publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
-    publish(words_stage / "wordclouds", run_dir / "wordclouds")
-
-    suite_summaries = {}
-    for suite in enabled_suites(config):
-        suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config, precisions["explain"].resolved))
-        with timed_stage(stages, suite_stage, f"suite:{suite.name}"):
-            if not suite_stage.done:
-                suite.execute(context, suite_stage.path)
-                suite_stage.mark_done()
-        publish(suite_stage.path, run_dir / "suites" / suite.name)
-        suite_summaries[suite.name] = json.loads((run_dir / "suites" / suite.name / "metrics.json").read_text())["metrics"]
+    metrics, clouds = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
+                                 features.logits[:scored_count], resolved, config)
+    suite_summaries = run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
 
     write_json(
         run_dir / "metrics.json",
@@ -219,6 +186,64 @@ def detach_run_log() -> None:
     for handler in [h for h in root.handlers if getattr(h, "_texplain_run_log", False)]:
         root.removeHandler(handler)
         handler.close()
+
+
+def features_step(config: RunConfig, image_paths: list[Path], device: torch.device, workers: Workers, progress: bool):
+    """The frozen classifier and its tokens for every image, through the per-image feature cache; with
+    several processes each extracts its share into the shared cache first, then all read it whole."""
+    classifier = FrozenClassifier.from_spec(config.models.classifier, device)
+    cache = FeatureCache(cache_root() / "features", classifier)
+    if workers.size > 1:
+        cache.extract(workers.shard(image_paths), progress=progress)
+        workers.barrier()
+    return classifier, cache, cache.extract(image_paths, progress=progress)
+
+
+def words_step(store: StageStore, stages: StageLog, run_dir: RunDir, explain_stage: StageDir, classifier: FrozenClassifier,
+               explained: list, data, sentences: dict, logits: torch.Tensor, resolved: dict, config: RunConfig) -> tuple[dict, list[str]]:
+    """Records, metrics and word clouds of the explained images (harness/pipeline/words_step.py), as a
+    cached stage published into the run directory; returns (metrics, cloud paths). Main process only."""
+    words_stage = store.stage(
+        "words",
+        WORDS_STAGE_VERSION,
+        {"explain": explain_stage.key, "classifier": classifier.identity(), "explain_config": resolved["explain"], "seed": config.seed},
+    )
+    with timed_stage(stages, words_stage):
+        if words_stage.done:
+            metrics, clouds = words_stage.outputs()["metrics"], words_stage.outputs()["wordclouds"]
+        else:
+            names = [classifier.class_name(i) for i in range(logits.shape[1])]
+            records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, logits, config)
+            write_jsonl(words_stage / "records.jsonl", records)
+            clouds = draw_clouds(words_stage.path, explained, per_image, names, logits, config)
+            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds})
+    publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
+    publish(words_stage / "wordclouds", run_dir / "wordclouds")
+    return metrics, clouds
+
+
+def run_suites(context: RunContext, store: StageStore, stages: StageLog, run_dir: RunDir, translator_stage: StageDir,
+               resolved: dict, explain_precision: str) -> dict[str, dict]:
+    """Every enabled suite as a cached stage; returns {suite: metrics}. On the main process each suite runs,
+    aggregates and is published into the run directory; the other processes only take their share of its
+    sampling (RunContext.explain shards by image) and return {}."""
+    from suites import enabled_suites
+
+    config = context.config
+    summaries = {}
+    for suite in enabled_suites(config):
+        suite_stage = store.stage(f"suite-{suite.name}", suite.version, _suite_inputs(suite, translator_stage, resolved, config, explain_precision))
+        if not context.workers.is_main:
+            if not suite_stage.done:
+                list(suite.run(context, suite_stage.path))
+            continue
+        with timed_stage(stages, suite_stage, f"suite:{suite.name}"):
+            if not suite_stage.done:
+                suite.execute(context, suite_stage.path)
+                suite_stage.mark_done()
+        publish(suite_stage.path, run_dir / "suites" / suite.name)
+        summaries[suite.name] = json.loads((run_dir / "suites" / suite.name / "metrics.json").read_text())["metrics"]
+    return summaries
 
 
 def translator_stage_for(store: StageStore, source: CaptionedFeatures, translator_config: dict, train, config: RunConfig) -> StageDir:
