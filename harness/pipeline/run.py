@@ -53,7 +53,6 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     started = time.perf_counter()
     preflight(config)  # fail early, before anything heavy, naming every missing model, dataset or device
     resolved = to_dict(config)
-    run_dir = RunDir(out_root, resolved)
     store = StageStore(Path(out_root) / ".stages")
     device = resolve_device(config.models.device)
     # Launched by accelerate/torchrun: one process per device, each with its share of the images.
@@ -61,14 +60,16 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     if workers.size > 1 and device.type == "cuda":
         device = workers._state.device
     main = workers.is_main  # only the main process writes the run directory and finished stages
+    # The main process probes the CPU first (cached per machine) so every process resolves alike.
+    with workers.main_first():
+        precisions = resolve_run_precisions(config, device)
+    # 'auto' resolves per machine: a bf16 run and an fp32 run of one config get two run directories.
+    run_dir = RunDir(out_root, resolved, {"precision": {name: choice.resolved for name, choice in precisions.items()}})
     if main:
         write_json(run_dir / "config.json", resolved)
         attach_run_log(run_dir / "run.log")
     stages = StageLog()
     torch.manual_seed(config.seed)
-    # The main process probes the CPU first (cached per machine) so every process resolves alike.
-    with workers.main_first():
-        precisions = resolve_run_precisions(config, device)
     for stage_name, choice in precisions.items():
         log.info("precision of %s: %s (%s)", stage_name, choice.resolved, choice.reason)
 

@@ -70,8 +70,10 @@ def append_jsonl(path: Path, row: dict) -> None:
 
 
 class RunDir:
-    def __init__(self, root: Path, config: dict):
-        self.config_hash = hash_json(config)[:12]
+    def __init__(self, root: Path, config: dict, resolved: dict | None = None):
+        """resolved: what the config leaves to the machine and this one chose (e.g. precision 'auto' ->
+        bf16), hashed into the name too, so two kinds of machine sharing one --out never overwrite each other."""
+        self.config_hash = hash_json({**config, "_resolved": resolved} if resolved else config)[:12]
         self.path = Path(root) / f"{config['name']}-{self.config_hash}"
         self.path.mkdir(parents=True, exist_ok=True)
 
