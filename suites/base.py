@@ -30,6 +30,10 @@ A finished suite writes, inside the run directory::
                                    "definitions", "paper", "stand_in", "figures", "seconds"}
     suites/<name>/*.png           figures (word clouds, plots), listed in "figures" relative to the run dir
 
+A suite may also return ``tables`` from ``tables(records, details)``: tables in the paper's layout
+(e.g. Waterbirds' Table 2), each ``{"title", "header", "rows", "note"}`` with rows of strings or
+numbers; metrics.json keeps them under "tables" and the report shows them above the metric list.
+
 ``stand_in`` is a sentence saying which parts are stand-ins (synthetic data, locally trained models),
 or null when everything is the real thing; the report shows it as a visible label.
 """
@@ -124,6 +128,11 @@ class Suite(ABC):
         """Optional: details for metrics.json (e.g. word lists) and figures written into out_dir."""
         return {}, []
 
+    def tables(self, records: list[dict], details: dict) -> list[dict]:
+        """Optional: tables for the report, each {"title": str, "header": [str], "rows": [[str | number]],
+        "note": str | None} (the paper's layout beside ours); a pure function of records and details."""
+        return []
+
     def stand_in(self, context: Any) -> str | None:
         """Which parts are stand-ins (synthetic data, locally trained models); None if none are."""
         return None
@@ -147,6 +156,7 @@ class Suite(ABC):
             "paper": self.paper,
             "stand_in": self.stand_in(context),
             "details": details,
+            "tables": self.tables(records, details),
             "figures": [f"suites/{self.name}/{name}" for name in figures],
             "seconds": round(time.perf_counter() - started, 2),
         }

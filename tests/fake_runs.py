@@ -146,6 +146,8 @@ def make_run(
             "figures": [str(Path(figure).relative_to(run))],
             "seconds": 2.5,
         }
+        if "tables" in spec:
+            summary["tables"] = spec["tables"]
         if old_format:
             summary = {k: v for k, v in summary.items() if k not in ("format", "intervals")}
         (folder / "metrics.json").write_text(json.dumps(summary))

@@ -191,3 +191,18 @@ def test_report_of_an_old_run_reads_the_old_names_and_says_so(tmp_path):
     assert "`explain.object_in_top_k_rate`" in md and "`explain.object_top5_rate`" not in md.split("## Report notes")[0]
     assert "explain.object_top5_rate -> explain.object_in_top_k_rate" in md
     assert "No metric has an interval" in md and "texplain-metrics/1" in md
+
+
+def test_report_shows_a_suite_table_in_the_paper_layout(tmp_path):
+    """Suite.tables (suites/base.py): a table in the paper's layout, ours beside the paper's, in both files."""
+    table = {
+        "title": "Table 2 layout",
+        "header": ["Method", "Worst-group", "Average"],
+        "rows": [["ERM (ours)", 0.5, "0.900 +- 0.010"], ["ERM (paper)", 89.79, "96.34 +- 2.12"]],
+        "note": "3 seeds",
+    }
+    suites = {"only_bg": {**SUITE["only_bg"], "tables": [table]}}
+    paths = write_report(make_run(tmp_path, "tables", 10, suites=suites))
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    assert "**Table 2 layout**" in md and "| ERM (ours) | 0.500 | 0.900 +- 0.010 |" in md and "| ERM (paper) | 89.790 |" in md
+    assert "<h4>Table 2 layout</h4>" in html and "ERM (paper)" in html and "_3 seeds_" in md

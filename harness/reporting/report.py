@@ -424,6 +424,10 @@ def _suite_block(suite: SuiteResult, run_path: Path) -> tuple[str, str]:
         md += [f"> **STAND-IN:** {suite.stand_in}", ""]
     html.append(f'<p class="sub">{escape(interval_sentence(suite.intervals))}</p>')
     md += [interval_sentence(suite.intervals), ""]
+    for table in suite.summary.get("tables") or []:
+        html_part, md_part = _paper_layout_table(table)
+        html.append(html_part)
+        md += [md_part, ""]
     html.append(table_html(header, rows_html, numeric={1}))
     md += [table_md(header, rows_md), ""]
     if suite.figures:
@@ -437,6 +441,20 @@ def _suite_block(suite: SuiteResult, run_path: Path) -> tuple[str, str]:
             text = text[:20000] + "\n... (truncated; see the suite's metrics.json)"
         html.append(f"<details><summary>details (from suites/{escape(suite.name)}/metrics.json)</summary><pre>{escape(text)}</pre></details>")
     return "".join(html), "\n".join(md)
+
+
+def _paper_layout_table(table: dict) -> tuple[str, str]:
+    """A table a suite returned from Suite.tables (e.g. Waterbirds' Table 2 layout, ours beside the paper's)."""
+    header = [str(h) for h in table.get("header", [])]
+    rows = [[fmt_value(cell) if not isinstance(cell, str) else cell for cell in row] for row in table.get("rows", [])]
+    title, note = table.get("title", ""), table.get("note")
+    numeric = set(range(1, len(header)))
+    html = f"<h4>{escape(title)}</h4>" + table_html(header, [[escape(c) for c in row] for row in rows], numeric=numeric)
+    md = (f"**{title}**\n\n" if title else "") + table_md(header, rows)
+    if note:
+        html += f'<p class="sub">{escape(note)}</p>'
+        md += f"\n\n_{note}_"
+    return html, md
 
 
 def suites_section(ctx: _Context) -> Section:
