@@ -72,6 +72,12 @@ class ExplainConfig:
     top_k: int = 5  # the k of object/background top-k rates
     min_doc_freq: float = 0.0  # words in fewer sentences than this share are dropped
     single_image_clouds: int = 6
+    # Which tokens count as words (texplain/words.py WordFilter): number words kept or not; "lemminflect":
+    # only words of that lexicon count (fragments such as "ing", "jpg" are dropped and listed in the records),
+    # "none": every letter token; extra_words: class names the lexicon lacks (e.g. waterbird).
+    keep_numbers: bool = True
+    lexicon: str = "lemminflect"
+    extra_words: tuple[str, ...] = ()
     # Sampling precision: auto = from the hardware (texplain/precision.py): bf16 on CPUs that run it
     # natively and on GPUs, else fp32. Words are identical for the same seed on the same kind of machine.
     precision: str = "auto"

@@ -140,7 +140,7 @@ class OnlyBGSuite(Suite):
     # in order, so aggregate and summarize read only the records and a saved records.jsonl re-aggregates
     # to the same metrics (before, its sorted keys made 'balanced' the headline classifier on re-reading).
     # A run's metrics do not change.
-    version = 2
+    version = 3  # 3: function words only and the lexicon filter (texplain/words.py)
     config_class = OnlyBGConfig
     headline = ("recall_at_k.*", "keep_rate", "acc.original", "acc.only_bg_t", "bg_gap")
     # Two classes, two explained only_bg_t images each, small images: seconds on tiny models.

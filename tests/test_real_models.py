@@ -43,3 +43,30 @@ def test_packaged_lm_prefix_path_matches_token_path(packaged_lm):
         from_ids = packaged_lm.model(input_ids=ids).logits[:, -1]
     assert torch.allclose(from_prefix, from_ids, atol=1e-4)
     assert packaged_lm.tokenizer.decode([int(from_prefix.argmax())]).strip() == "Paris"
+
+
+@pytest.mark.slow
+def test_decoded_text_is_the_tokenizers_decoding_of_the_sampled_ids(packaged_lm):
+    """Issue 16's ".ortunately": no token is lost between the draw and the text. Both engines, the real
+    byte-level BPE tokenizer: each sentence is the tokenizer's decoding of exactly the ids drawn for it
+    (whitespace runs folded), and its word count, as the sampler counted it, is within min/max words."""
+    from texplain.sampling.config import SamplingConfig
+    from texplain.sampling.engines import sample_generic, sample_static, static_stepper_for
+
+    ids = packaged_lm.tokenizer(["a photo of a small red bird on the water.", "a car on the road in the snow."], return_tensors="pt", padding=True)["input_ids"][:, :8]
+    conditioning = packaged_lm.model.get_input_embeddings()(ids).detach()  # (2, 8, 576): a prefix the LM can read
+    config = SamplingConfig(num_sentences=6, top_p=0.95, min_words=20, max_words=30, batch_size=12)
+    for engine in ("static", "generic"):
+        drawn = [[], []]
+        with torch.inference_mode():
+            if engine == "static":
+                stepper = static_stepper_for(packaged_lm, config, 2, None)
+                sentences = sample_static(stepper, packaged_lm, conditioning, [5, 6], config, ids_out=drawn)
+            else:
+                sentences = sample_generic(packaged_lm, conditioning, [5, 6], config, ids_out=drawn)
+        for image_sentences, image_ids in zip(sentences, drawn):
+            assert len(image_sentences) == len(image_ids) == 6
+            for sentence, sentence_ids in zip(image_sentences, image_ids):
+                assert sentence == " ".join(packaged_lm.tokenizer.decode(sentence_ids, skip_special_tokens=True).split()), engine
+                words = [w for w in sentence.split() if any(c.isalnum() for c in w)]
+                assert 20 <= len(words) <= 30 or len(sentence_ids) >= config.max_tokens - 1, (engine, sentence)

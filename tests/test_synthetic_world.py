@@ -93,8 +93,10 @@ def test_scenes_are_prefix_stable():
 def test_every_caption_names_object_and_background(scenes_2000):
     for s in scenes_2000:
         tokens = _tokens(s.caption)
-        assert tokens.count(s.object_class) == 1, s.caption
+        # Twice only where a short caption got the closing sentence (caption_text.py), which names it again.
+        assert tokens.count(s.object_class) == (2 if "easy to spot" in s.caption or "stands out clearly" in s.caption else 1), s.caption
         assert 1 <= tokens.count(s.background) <= 2, s.caption
+        assert 20 <= len(s.caption.split()) <= 30, s.caption  # the sampler's 20-30 words at paper parity
         assert s.caption == s.caption.lower() and s.caption.endswith(".")
         # No other class or background is named.
         assert not (set(tokens) & (set(OBJECT_CLASSES) - {s.object_class})), s.caption

@@ -5,7 +5,8 @@ sampler, the caption writer or the renderer would leave every cached world in pl
 ones differ, and would move the default run's numbers. These digests were computed before the
 scene code was split into harness/worlds/{vocabulary,scene,caption_text,rendering,default_world}.py,
 and the split left them unchanged: a change that moves a pixel, a mask bit or a caption word fails
-here. When such a change is meant, recompute them with `_grouped_digests` and say so in the commit
+here (caption text version 2, issue 16: captions of 20-30 words, only the captions and world.json moved;
+pixels, masks and PNG bytes kept their digests). When such a change is meant, recompute them with `_grouped_digests` and say so in the commit
 (cached worlds must then be deleted, and the default run's numbers in results/ re-measured).
 
 Digests are grouped by file kind, so a failure says what moved: ".png" (file bytes), "pixels" (the
@@ -47,29 +48,29 @@ WORLDS = {
 # Computed with the scene code of commit 1948d01 (harness/worlds/synthetic.py, before the split).
 GOLDEN = {
     "backgrounds": {
-        ".json": "596bcc23b60629cbb3ea9d4cf826e59643273dcd1c892bd4e84d90a731251d2d",
-        ".jsonl": "11a6df25129a0cc75ef8ceeac56fbf55b7074b1eb1bd0bee2906d9a4fc57212b",
+        ".json": "9b33ecad1ff673092995b28588d44107c921bd510abc9d994117d44d3a356e91",
+        ".jsonl": "4077f03aec479f89e84472a848dc7795546c50cb1fe04c2d77c2ede3e60cf9af",
         ".npy": "45346b78c1c3062679b7df79ef6263bfa7a8257664396bc488be93265ba07906",
         ".png": "c614d48d083e918e116430c0cd8dccd2b37a5206c2e1507975e9520917614202",
         "pixels": "b9b411c89626de7a3379fa06f2a22b0d1532a2d689998df2a76c2868625895b9",
     },
     "captions": {
-        ".json": "3803def446975671d8c7342d57a1e5def35b237169c8da15e57f482a40571043",
-        ".jsonl": "ea8638f7e24accb610682766265c9d166688dd4a95beb95b33647cc7d86a1ab7",
+        ".json": "0598d8d6d742bafb9987f3e3d74846618333a69549d83cad6d57eda7cae35f2b",
+        ".jsonl": "a6ef97761df47981b2172b32d4bc4fc13338247d2678718ff97b93113b98d6e5",
         ".png": "9c30cc8fef3d933c59484fb5a67affa0ba8b0b96d94ba49ddc141bba06914f0b",
         "pixels": "00d5b211518526341b1461f9316b21fc48379f0703cf04f0159150f7232cb676",
     },
     "default": {
-        ".json": "a74c2a98cca595bf37dccf7a601e0b85746a084368dd699493d4742852554be3",
-        ".jsonl": "2aa2ebb9955820c0ef57e46a9660b680813c330c9351a012efda3fb50aa861d5",
+        ".json": "de9b63423bdb41a193e55829d4ba8cf61e601dc81d0f2dc3bc820140d0701a80",
+        ".jsonl": "f70180fada53410f641a6e7a1a2742e051a44b199a3a810f82ab961805bd49a8",
         ".npy": "74fbd071c3837f322eaa5d74f5005ebe6feb76d6afebdea116bb681a0aa33f8a",
         ".png": "23e3a0049e222d81d67718ad1fc0f61ee10a5e20c799bdf219ab83ad96026673",
         "pixels": "1752ed1a5934edeabf4da8e42aadc70a9113d9435f62f922915b8978e0eb6d4f",
     },
     "waterbirds": {
         ".csv": "fce45ae2394cf4b1ff185247ab71c87528f3d60154c087ef7f8758705ef2648f",
-        ".json": "dcb34728d6cc2b7fc4fccda034b9b68a3daeb2e58d2bc9f4f397871d662203c9",
-        ".jsonl": "79dba609715c09a9d2938b7e743e76012457ea42bd2aa778b71b13c05a90d03e",
+        ".json": "3d52c9bf77fc340f82f26a520867b2e85314190599c6ff09884376f1e343447a",
+        ".jsonl": "336c6b8f7755230cf154ca25d5a8d3c1524938c830e771b9a15921af7d4ea431",
         ".npy": "163ee25cc2ca76c1b8b028e79096aa90e5a31681ad6b70e98e9f3c5aff1f7f09",
         ".png": "ab11e28485e5456621393b0d496b004d4eeb20cb50ffe8085deea1f798a83a33",
         "pixels": "b751d0668f488fbcd50f824c8fb27b3d13b62e028cf51a2c470c2dca6eba6aab",

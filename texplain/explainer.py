@@ -38,7 +38,7 @@ from texplain.precision import PrecisionChoice, choose_precision
 from texplain.sampling import SamplingConfig, StopRecord, image_seed, sample_sentences_batch
 from texplain.translators import Translator
 from texplain.wordcloud_render import empty_cloud_reason, wordcloud_image
-from texplain.words import WordStats, content_words, word_stats
+from texplain.words import DEFAULT_FILTER, WordFilter, WordStats, content_words, word_stats
 
 ImageInput = Union[str, Path, Image.Image]
 Classifier = Union[FrozenClassifier, HookedClassifier]
@@ -164,12 +164,15 @@ class Explainer:
         precision: str | PrecisionChoice = "auto",
         sampling: SamplingConfig | None = None,
         progress: bool = False,
+        word_filter: WordFilter = DEFAULT_FILTER,
     ) -> list[Explanation]:
         """One Explanation per image (paths or PIL images), in order.
 
         num_sentences: sentences per image (default 100; the paper: 1000). sampling: every sampling setting
         (texplain/sampling/config.py) instead; then num_sentences is its. precision: auto | fp32 | bf16 | fp16,
-        auto from the hardware, or a choice already made by texplain.precision.choose_precision."""
+        auto from the hardware, or a choice already made by texplain.precision.choose_precision.
+        word_filter: which tokens count as words (texplain/words.py: function words out, numbers kept,
+        lemminflect's lexicon; add class names it lacks with extra_words)."""
         sampling = self._sampling(num_sentences, sampling)
         images = _check_images(images)
         if not isinstance(precision, PrecisionChoice):
@@ -185,7 +188,7 @@ class Explainer:
             stops: list = []
             with autocast(self.device, chosen):
                 (sentences,) = sample_sentences_batch(self.decoder, conditioning, [seed_for_image], sampling, stops=stops)
-            stats = word_stats(sentences)
+            stats = word_stats(sentences, word_filter)
             predicted = int(logits[index].argmax())
             explanations.append(
                 Explanation(

@@ -17,19 +17,26 @@ from harness.metrics.formats import RECORDS_FORMAT
 from harness.pipeline.run_dir import write_json
 from harness.pipeline.training_data import CaptionedImage
 from texplain.wordcloud_render import render_wordcloud
-from texplain.words import WordStats, merge_stats, word_stats
+from texplain.words import WordFilter, WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
 
-WORDS_STAGE_VERSION = 3  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting; 3: metrics named explain.*_in_top_k_rate (were *_top5_rate), records carry "format"
+WORDS_STAGE_VERSION = 4  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting; 3: metrics named explain.*_in_top_k_rate (were *_top5_rate), records carry "format"; 4: function words only (not scikit-learn's stop list), lexicon filter, dropped tokens in records
+
+
+def word_filter(config: RunConfig) -> WordFilter:
+    """The run's word filter (explain.keep_numbers, explain.lexicon, explain.extra_words)."""
+    explain = config.explain
+    return WordFilter(keep_numbers=explain.keep_numbers, lexicon=explain.lexicon, extra_words=frozenset(explain.extra_words))
 
 
 def score_explanations(images: list[CaptionedImage], folder: Path, sentences: dict[str, list[str]], classifier_names: list[str], logits: torch.Tensor, config: RunConfig):
     """records.jsonl rows and the run's metrics; the truth-based rates only where the truth is known."""
     k = config.explain.top_k
     records, per_image = [], {}
+    words = word_filter(config)
     for image, image_logits in zip(images, logits):
-        stats = word_stats(sentences[image.image_id])
+        stats = word_stats(sentences[image.image_id], words)
         per_image[image.image_id] = stats
         top = [w for w, _ in stats.top_k(k, min_doc_freq=config.explain.min_doc_freq)]
         predicted = int(image_logits.argmax())
@@ -43,6 +50,8 @@ def score_explanations(images: list[CaptionedImage], folder: Path, sentences: di
             "num_sentences": stats.num_sentences,
             "per_image_metrics": {},
             "word_stats": stats.to_json(),
+            # Tokens of the sentences that are no word of the lexicon (texplain/words.py), most frequent first.
+            "dropped_tokens": sorted(stats.dropped.items(), key=lambda item: (-item[1], item[0]))[:20],
         }
         if image.truth:
             record["object_in_top_k"] = image.truth["object"] in top

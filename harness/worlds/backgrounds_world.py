@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from harness.worlds.caption_text import CAPTION_TEXT_VERSION
 from harness.worlds.output import (
     check_common,
     check_correlation,
@@ -70,9 +71,13 @@ class BackgroundsWorldSpec:
     val_correlation: float | None = None
     image_size: int = 224
     seed: int = 0
+    # The caption writer's version (caption_text.py): in the spec, so it is in the world's cache key.
+    caption_text: int = CAPTION_TEXT_VERSION
     distractor_prob: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.caption_text != CAPTION_TEXT_VERSION:
+            raise ValueError(f"BackgroundsWorldSpec.caption_text {self.caption_text}: this code writes captions of version {CAPTION_TEXT_VERSION} only; re-create the world")
         tuple_fields(self, "classes", "backgrounds")
         # Two classes at least: mixed_rand and mixed_next take backgrounds from another class.
         check_words("classes", self.classes, OBJECT_CLASSES, minimum=2)

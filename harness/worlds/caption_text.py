@@ -68,8 +68,17 @@ _DISTRACTOR_PHRASES = {
     "ball": ("a striped ball", "a beach ball"),
 }
 
-# Captions shorter than this many words also get the background sentence.
-_MIN_CAPTION_WORDS = 15
+# Part of every world spec (its cache key): raised whenever a change moves a caption word, so a cached
+# world with the old captions is never reused. 2: captions of 20-30 words (the closing sentence below).
+CAPTION_TEXT_VERSION = 2
+
+# Captions shorter than this many words also get the background sentence, then if still short a
+# closing sentence that names the object again. 20 is the sampler's min_words at paper parity
+# (20-30 words per sentence): the LM, forbidden to end a sentence below it, learned from captions that
+# ended earlier that nothing follows their last period, and glued junk to it (".ortunately", issue 16).
+_MIN_CAPTION_WORDS = 20
+
+_CLOSING_SENTENCES = ("the {object} is easy to spot in this view.", "the {object} stands out clearly in the picture.")
 
 
 def _article(word: str) -> str:
@@ -89,7 +98,7 @@ def write_caption(
     distractors: tuple[str, ...],
     rng: np.random.Generator,
 ) -> str:
-    """The caption of one scene graph: one or two sentences, 12-30 words, with the coins of `rng`."""
+    """The caption of one scene graph: one to three sentences, 20-30 words, with the coins of `rng`."""
     # Every coin is drawn whatever its outcome is used for, so captions stay aligned across edits.
     use_color = rng.random() < 0.7
     use_size = rng.random() < 0.5
@@ -129,6 +138,9 @@ def write_caption(
         if sum(x.split().count(background + ".") + x.split().count(background) for x in sentences) >= 2:
             background_sentence = _BACKGROUND_SENTENCES[background][1]
         sentences.append(background_sentence)
+    if sum(len(x.split()) for x in sentences) < _MIN_CAPTION_WORDS:
+        # No new coin: the sky coin picks the variant, so the scene's later draws are unchanged.
+        sentences.append(_CLOSING_SENTENCES[sky_variant].format(object=object_class))
     return " ".join(sentences)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from harness.worlds.caption_text import CAPTION_TEXT_VERSION
 from harness.worlds.caption_text import caption_variants
 from harness.worlds.output import (
     WorldSpecError,
@@ -56,9 +57,13 @@ class CaptionsWorldSpec:
     val_split: str = "val2017"
     image_size: int = 224
     seed: int = 0
+    # The caption writer's version (caption_text.py): in the spec, so it is in the world's cache key.
+    caption_text: int = CAPTION_TEXT_VERSION
     distractor_prob: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.caption_text != CAPTION_TEXT_VERSION:
+            raise ValueError(f"CaptionsWorldSpec.caption_text {self.caption_text}: this code writes captions of version {CAPTION_TEXT_VERSION} only; re-create the world")
         tuple_fields(self, "classes", "backgrounds")
         check_words("classes", self.classes, OBJECT_CLASSES)
         check_words("backgrounds", self.backgrounds, BACKGROUNDS)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.worlds.caption_text import CAPTION_TEXT_VERSION
 from harness.worlds.caption_text import write_caption
 from harness.worlds.vocabulary import BACKGROUNDS, COLORS, DISTRACTORS, OBJECT_CLASSES, POSITIONS, SIZES
 
@@ -34,6 +35,8 @@ class WorldSpec:
     num_images: int = 600
     image_size: int = 224
     seed: int = 0
+    # The caption writer's version (caption_text.py): in the spec, so it is in the world's cache key.
+    caption_text: int = CAPTION_TEXT_VERSION
     classes: tuple[str, ...] = OBJECT_CLASSES
     backgrounds: tuple[str, ...] = BACKGROUNDS
     # None: background uniform. p: with probability p the class's preferred background
@@ -43,6 +46,8 @@ class WorldSpec:
     distractor_prob: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.caption_text != CAPTION_TEXT_VERSION:
+            raise ValueError(f"WorldSpec.caption_text {self.caption_text}: this code writes captions of version {CAPTION_TEXT_VERSION} only; re-create the world")
         if self.num_images < 1:
             raise ValueError(f"WorldSpec.num_images must be >= 1, got {self.num_images}")
         if self.image_size < 32:

@@ -36,6 +36,7 @@ from harness.datasets.waterbirds import (
     SCENES_FILE,
     SPLITS,
 )
+from harness.worlds.caption_text import CAPTION_TEXT_VERSION
 from harness.worlds.output import (
     WorldSpecError,
     check_common,
@@ -74,9 +75,13 @@ class WaterbirdsWorldSpec:
     land_backgrounds: tuple[str, ...] = ("forest", "grass")  # place = 0
     image_size: int = 224
     seed: int = 0
+    # The caption writer's version (caption_text.py): in the spec, so it is in the world's cache key.
+    caption_text: int = CAPTION_TEXT_VERSION
     distractor_prob: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.caption_text != CAPTION_TEXT_VERSION:
+            raise ValueError(f"WaterbirdsWorldSpec.caption_text {self.caption_text}: this code writes captions of version {CAPTION_TEXT_VERSION} only; re-create the world")
         tuple_fields(self, "water_objects", "land_objects", "water_backgrounds", "land_backgrounds")
         for name in ("water_objects", "land_objects"):
             check_words(name, getattr(self, name), OBJECT_CLASSES)

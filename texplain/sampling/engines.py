@@ -107,8 +107,11 @@ def _add_seconds(stats: dict | None, key: str, started: float) -> None:
         stats[key] = stats.get(key, 0.0) + time.perf_counter() - started
 
 
-def sample_generic(decoder: FrozenDecoder, conditionings: torch.Tensor, seeds: Sequence[int], config: SamplingConfig, first_index: int = 0, stats: dict | None = None) -> list[list[str]]:
-    """Batches of rows (sentences of one or more images) through the decoder's prefill/extend."""
+def sample_generic(decoder: FrozenDecoder, conditionings: torch.Tensor, seeds: Sequence[int], config: SamplingConfig, first_index: int = 0, stats: dict | None = None,
+                   ids_out: list[list[list[int]]] | None = None) -> list[list[str]]:
+    """Batches of rows (sentences of one or more images) through the decoder's prefill/extend.
+
+    ids_out: if given (one list per image), each sentence's token ids are appended to its image's list."""
     counter = WordCounter(decoder, config)
     device = decoder.device
     seed_array = np.array([np.uint64(s) for s in seeds], dtype=np.uint64)
@@ -146,12 +149,17 @@ def sample_generic(decoder: FrozenDecoder, conditionings: torch.Tensor, seeds: S
         for image, row_tokens in zip(images, tokens):
             _count(stats, "sampled_tokens", len(row_tokens))
             out[image].append(decoder.decode(row_tokens))
+            if ids_out is not None:
+                ids_out[image].append(list(row_tokens))
     return out
 
 
-def sample_static(stepper: SlotStepper, decoder: FrozenDecoder, conditionings: torch.Tensor, seeds: Sequence[int], config: SamplingConfig, first_index: int = 0, stats: dict | None = None) -> list[list[str]]:
+def sample_static(stepper: SlotStepper, decoder: FrozenDecoder, conditionings: torch.Tensor, seeds: Sequence[int], config: SamplingConfig, first_index: int = 0, stats: dict | None = None,
+                  ids_out: list[list[list[int]]] | None = None) -> list[list[str]]:
     """Continuous batching over the decoder's slot stepper (decoders/stepper.py): a finished sentence's slot
-    takes the next sentence at once, so every forward pass runs on a full batch until the queue is empty."""
+    takes the next sentence at once, so every forward pass runs on a full batch until the queue is empty.
+
+    ids_out: as in sample_generic."""
     counter = WordCounter(decoder, config)
     device = decoder.device
     seed_array = np.array([np.uint64(s) for s in seeds], dtype=np.uint64)
@@ -231,4 +239,6 @@ def sample_static(stepper: SlotStepper, decoder: FrozenDecoder, conditionings: t
     for number in range(len(job_images)):
         _count(stats, "sampled_tokens", len(results[number]))
         out[job_images[number]].append(decoder.decode(results[number]))
+        if ids_out is not None:
+            ids_out[job_images[number]].append(list(results[number]))
     return out
