@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from texplain.decoders.base import FrozenDecoder
+from texplain.decoders.llama_caption_loss import LlamaTrainingWeights, packed_caption_loss, supports_fast_caption_loss
 from texplain.decoders.static_llama import StaticLlamaStepper, StaticLlamaWeights, supports_static_llama
 from texplain.decoders.stepper import SlotStepper
 
@@ -51,6 +52,36 @@ class PrefixLMDecoder(FrozenDecoder):
         attention = torch.cat([prefix_mask, caption_mask[:, :-1]], dim=1)  # (B, k+L-1)
         logits = self.model(inputs_embeds=inputs, attention_mask=attention, use_cache=False).logits
         return logits[:, k - 1 :]  # (B, L, V)
+
+    # Training: the padding-free loss of decoders/llama_caption_loss.py for plain Llama models (same
+    # quantity as FrozenDecoder.caption_loss, within float rounding); False forces the generic path.
+    fast_caption_loss = True
+
+    def caption_loss(self, conditioning: torch.Tensor, captions: list[str]) -> torch.Tensor:
+        if not (self.fast_caption_loss and supports_fast_caption_loss(self.model)):
+            return super().caption_loss(conditioning, captions)
+        device_type = conditioning.device.type
+        # The compute dtype: the autocast dtype the training runs under, else the model's own.
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else self.model.dtype
+        return packed_caption_loss(self._training_weights(dtype), conditioning, [self._caption_ids(c) for c in captions])
+
+    def _caption_ids(self, caption: str, max_tokens: int = 64) -> list[int]:
+        """Token ids of a caption then EOS, as tokenize_captions; kept, since every epoch asks again."""
+        cache = self.__dict__.setdefault("_caption_id_cache", {})
+        ids = cache.get(caption)
+        if ids is None:
+            ids = self.tokenizer(self._caption_text(caption), add_special_tokens=False)["input_ids"][: max_tokens - 1] + [self.eos_token_id]
+            cache[caption] = ids
+        return ids
+
+    def _training_weights(self, dtype: torch.dtype) -> LlamaTrainingWeights:
+        """Fused, cast weights for the training forward, built once per dtype (a copy of the model's
+        matrices: too much to redo at every step, which is what autocast does for frozen weights)."""
+        cached = getattr(self, "_train_weights", None)
+        if cached is None or cached.dtype != dtype:
+            with torch.no_grad():
+                self._train_weights = LlamaTrainingWeights(self.model, dtype)
+        return self._train_weights
 
     def prefill(self, conditioning: torch.Tensor) -> tuple[torch.Tensor, Any]:
         out = self.model(inputs_embeds=conditioning, use_cache=True)
