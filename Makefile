@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean-venv chromium
+.PHONY: demo test install clean-venv chromium wordnet
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) wordnet
 	$(BIN)/texplain run --config quickstart
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium wordnet
 	$(BIN)/python -m pytest -q
 
 # Headless Chromium renders report.html in tests/test_report.py (that test is skipped without it).
@@ -32,6 +32,14 @@ chromium:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "note: no Chromium (apt-get install -y chromium as root); the report screenshot test will be skipped"
+
+# WordNet 3.0 for NLTK's METEOR (harness/metrics/captions/wordnet.py copies it into TEXPLAIN_CACHE/nltk_data;
+# NLTK's downloader cannot reach its server here). Best effort: Debian's packages (~30 MB), as root, only when missing.
+wordnet:
+	@[ -f /usr/share/wordnet/data.noun ] && [ -f /usr/share/wordnet/index.sense ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index >/dev/null; } || \
+	  echo "note: no WordNet (apt-get install -y wordnet-base wordnet-sense-index as root); NLTK's METEOR (meteor_nltk) will fail with that fix"
 
 clean-venv:
 	rm -rf $(VENV)

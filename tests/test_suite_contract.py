@@ -193,11 +193,13 @@ def test_a_new_suite_module_is_read_by_config(probe_suite):
     assert config.suites.contract_probe == probe_suite.config_class()
     assert to_dict(config)["suites"][PROBE] == {"enabled": True, "folder": "/nonexistent/probe-data", "threshold": 0.5, "num_images": 3}
     assert to_dict(config)["suites"]["only_bg"] == to_dict(load_config("quickstart"))["suites"]["only_bg"]
-    assert [type(s).__name__ for s in enabled_suites(config)] == ["ProbeSuite", "OnlyBGSuite"]
+    # The suites the quickstart enables besides the probe (only_bg among them), in registry order.
+    others = [s.name for s in enabled_suites(load_config("quickstart", ["suites.contract_probe.enabled=false"]))]
+    assert "only_bg" in others and [s.name for s in enabled_suites(config)] == sorted([PROBE, *others])
 
     changed = load_config("quickstart", ["suites.contract_probe.threshold=1", "suites.contract_probe.enabled=false"])
     assert changed.suites.contract_probe.threshold == 1.0 and isinstance(changed.suites.contract_probe.threshold, float)
-    assert [s.name for s in enabled_suites(changed)] == ["only_bg"]
+    assert [s.name for s in enabled_suites(changed)] == others
     assert dataclasses.replace(changed.suites, contract_probe=probe_suite.config_class()) == config.suites
 
     with pytest.raises(ConfigError, match=r"suites.contract_probe.num_images: expected int, got 'many'"):

@@ -58,9 +58,10 @@ class RunContext:
         return self.store.stage(name, version, {"translator": self.translator_key, "seed": self.config.seed, **key_inputs})
 
     def train_translator(self, name: str, source: CaptionedFeatures, train_items: list[int], val_items: list[int],
-                         translator: dict | None = None, train: dict | None = None) -> TrainedTranslator:
+                         translator: dict | None = None, train: dict | None = None, warm_start: bool = False) -> TrainedTranslator:
         """A translator for another feature source, as a cached step (harness/pipeline/translator_step.py).
-        translator/train: overrides of the run's translator and train settings (dict fields)."""
+        translator/train: overrides of the run's translator and train settings (dict fields); warm_start:
+        begin from the run's trained translator wherever its tensors fit (the run's translator key enters the key)."""
         if self.store is None:
             raise RuntimeError("this RunContext has no stage store (pass store=StageStore(...))")
         translator_config = {**dataclasses.asdict(self.config.translator), **(translator or {})}
@@ -69,16 +70,20 @@ class RunContext:
         return translator_step(
             self.store, name, source, train_items, val_items, translator_config, train_config,
             {"kind": models.decoder_kind, "spec": models.decoder}, self.load_decoder,
-            extra_key={"seed": self.config.seed}, progress=self.progress, workers=self.workers,
+            extra_key={"seed": self.config.seed, **({"warm_start": self.translator_key} if warm_start else {})},
+            progress=self.progress, workers=self.workers, warm_start=self.translator if warm_start else None,
         )
 
-    def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain") -> dict[str, list[str]]:
+    def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain",
+                translator: Translator | None = None) -> dict[str, list[str]]:
+        """Sentences per image of `tokens` (N, T, D), through the run's translator or `translator` (one a
+        suite trained with train_translator for another feature source)."""
         done = sampled(samples_path)
         if all(image_id in done for image_id in image_ids):
             sentences = {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
         else:
             sentences = explain_images(
-                self.load_decoder(), self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
+                self.load_decoder(), translator or self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
                 self.explain_precision, samples_path, self.progress, description, self.workers,
             )
         if self.workers.size > 1 and self.workers.is_main:

@@ -36,7 +36,8 @@ from harness.pipeline.run_dir import RunDir, read_jsonl_prefix, write_json, writ
 from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
 from harness.pipeline.training_data import load_training_data
 from harness.pipeline.translator_step import CaptionedFeatures, train_or_reuse, translator_stage
-from harness.pipeline.words_step import WORDS_STAGE_VERSION, draw_clouds, score_explanations
+from harness.pipeline.words_step import WORDS_STAGE_VERSION, draw_clouds, score_explanations, word_filter
+from human_eval.export import export_for_run as export_rating_studies
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
 from texplain.device import resolve_device
@@ -147,12 +148,15 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "world_dir": str(data.folder),
             "feature_cache": {"hits": cache.hits, "misses": cache.misses},
             "wordclouds": clouds,
+            # Which tokens counted as words: function-word list, numbers, lexicon and its version (texplain/words.py).
+            "word_filter": word_filter(config).describe(),
             "provenance": provenance(device),
             "precision": precision_record(precisions, device),
             "data": data.description,
             "models": {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"},
         },
     )
+    export_rating_studies(run_dir.path)  # the two human rating studies, for Label Studio (human_eval/export.py)
     write_json(run_dir / "stages.json", stages.entries)  # before the report, which shows it
     with timed_stage(stages, None, "report"):
         write_report(run_dir.path)

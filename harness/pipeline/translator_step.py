@@ -119,9 +119,12 @@ def train_or_reuse(
     saved_extra: dict | None = None,
     progress: bool = True,
     workers: Workers | None = None,
+    warm_start: Translator | None = None,
 ) -> TrainedTranslator:
     """The finished translator of `stage`, or train it there (resuming from its last checkpoint).
-    saved_extra: written into the saved translator's config.json (e.g. the resolved run config)."""
+    saved_extra: written into the saved translator's config.json (e.g. the resolved run config);
+    warm_start: a trained translator whose tensors of the same name and shape initialise the new one
+    (its identity must be in the stage's key)."""
     workers = workers or single_process()
     input_tokens, input_dim = source.shape
     feature_identity = {**source.source, "feature_shape": [input_tokens, input_dim]}
@@ -132,6 +135,8 @@ def train_or_reuse(
     output_tokens = translator_config.get("output_tokens") or input_tokens
     shape = TranslatorShape(input_tokens, input_dim, output_tokens, decoder.conditioning_dim)
     translator = build_translator(translator_config["name"], shape, **translator_config.get("options", {}))
+    if warm_start is not None:
+        warm_start_from(translator, warm_start)
     train_tokens, train_captions = source.pairs(train_items)
     val_tokens, val_captions = source.pairs(val_items)
     history = train_translator(
@@ -144,6 +149,15 @@ def train_or_reuse(
     workers.barrier()
     # Other processes read nothing back: their translator trained in step with the main one's.
     return TrainedTranslator(translator, history, stage)
+
+
+def warm_start_from(translator: Translator, source: Translator) -> list[str]:
+    """Copy into `translator` every tensor of `source` with the same name and shape (e.g. a token-wise MLP
+    trained on another token count: all but the token mixer); returns the names copied."""
+    own = translator.state_dict()
+    copied = {k: v.detach().to(own[k].device) for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+    translator.load_state_dict(copied, strict=False)
+    return sorted(copied)
 
 
 def translator_step(
@@ -160,8 +174,9 @@ def translator_step(
     saved_extra: dict | None = None,
     progress: bool = True,
     workers: Workers | None = None,
+    warm_start: Translator | None = None,
 ) -> TrainedTranslator:
     """translator_stage + train_or_reuse: train (or reuse) the translator of stage `name`."""
     stage = translator_stage(store, name, source, translator_config, train, decoder_spec, extra_key)
     return train_or_reuse(stage, source, train_items, val_items, translator_config, train, load_decoder,
-                          saved_extra, progress, workers)
+                          saved_extra, progress, workers, warm_start)

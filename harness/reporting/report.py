@@ -8,6 +8,7 @@ look for:
     class-clouds  one word cloud per true object class (the paper's Fig. 1 style: class word in red)
     examples      a few single images: the image, the classifier's top-1, the true labels, top words, cloud
     suites        every suite's metrics (with intervals) beside the paper's figure where there is one, and its figures
+    ratings       the human rating studies (human_eval/): not collected yet with the two commands, or their results and plots
     training      loss by epoch (inline SVG) and the per-epoch table
     timings       seconds per stage (and whether it ran or was reused)
     provenance    harness version, result format, seed, config hash, git commit, date, device, library versions, models, data, config
@@ -468,6 +469,14 @@ def suites_section(ctx: _Context) -> Section:
     return Section("suites", "Faithfulness suites", f'<p class="sub">{escape(intro)}</p>' + "".join(b[0] for b in blocks), intro + "\n\n" + "\n".join(b[1] for b in blocks), stand_in=any_stand_in)
 
 
+def ratings_section(ctx: _Context) -> Section:
+    """Human ratings (the paper's Section 4.2, Figure 3): not collected yet, or their results (human_eval/report_section.py)."""
+    from human_eval.report_section import ratings_parts
+
+    html, markdown = ratings_parts(ctx.run.path)
+    return Section("ratings", "Human ratings", html, markdown)
+
+
 def training_section(ctx: _Context) -> Section:
     history = ctx.run.metrics_json.get("training") or []
     if not history:
@@ -637,6 +646,7 @@ def write_report(run_dir: Path, examples: int = DEFAULT_EXAMPLES) -> ReportPaths
         class_clouds_section(ctx),
         examples_section(ctx),
         suites_section(ctx),
+        ratings_section(ctx),
         training_section(ctx),
         timings_section(ctx),
         provenance_section(ctx),

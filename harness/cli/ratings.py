@@ -1,0 +1,152 @@
+"""``texplain ratings``: the human rating studies of TExplain (Section 4.2, Figure 3) in Label Studio.
+
+    texplain ratings export RUN_DIR [--per-class 8] [--selection per_class|random|stratified] [--seed 0]
+                                    [--sources main,only_bg] [--classes a,b,c] [--attention-checks 6]
+                                    [--images local-files|base64] [--document-root DIR]
+    texplain ratings push RUN_DIR --url URL --token TOKEN
+    texplain ratings pull RUN_DIR --url URL --token TOKEN | --file export.json [--file ...]
+                                  [--min-check-accuracy 0.75] [--count-level ordinal|interval] [--bootstrap 1000]
+
+export writes <run>/ratings/ (human_eval/export.py); push creates the two projects and imports the tasks
+(idempotent; human_eval/server.py); pull reads every task back, analyses the ratings
+(human_eval/analysis.py) and rebuilds the run's report with them. The token may also come from
+$LABEL_STUDIO_API_KEY. Exit codes (harness/cli/exit_codes.py): 0 done; 2 bad input, unreachable server,
+refused token, mismatched project (the message says which and the fix); 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+
+def _settings(args):
+    from human_eval.settings import ImageSettings, RatingSettings, StudySettings
+
+    study = StudySettings(
+        sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()), selection=args.selection,
+        per_class=args.per_class, classes=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
+        seed=args.seed, attention_checks=args.attention_checks, only_bg_variation=args.only_bg_variation,
+    )
+    return RatingSettings(study=study, images=ImageSettings(mode=args.images, document_root=args.document_root))
+
+
+def _print_export(exported) -> None:
+    manifest = exported.manifest
+    for study, project in sorted(manifest["projects"].items()):
+        print(f"study ({study}): {project['tasks']} tasks ({project['attention_checks']} attention checks) -> '{project['title']}'")
+    print(f"written: {exported.folder}/ (study_a/b.config.xml, study_a/b.tasks.json, manifest.json"
+          + (", images/" if manifest["images_mode"] == "local-files" else "") + ")")
+    if manifest["images_mode"] == "local-files":
+        print(f"images: start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
+              f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={manifest['document_root']} (or export with --images base64)")
+
+
+def _export(args) -> int:
+    from human_eval.export import export_studies
+
+    _print_export(export_studies(Path(args.run_dir), _settings(args)))
+    return 0
+
+
+def _token(args) -> str:
+    from texplain.errors import TExplainError
+
+    token = args.token or os.environ.get("LABEL_STUDIO_API_KEY")
+    if not token:
+        raise TExplainError(f"no token for {args.url}: pass --token (a personal access token from the server's Account & Settings page) "
+                            "or set LABEL_STUDIO_API_KEY")
+    return token
+
+
+def _push(args) -> int:
+    from human_eval.export import MANIFEST, RATINGS_DIR, export_studies, read_export
+    from human_eval.server import push
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / RATINGS_DIR / MANIFEST).is_file():
+        print(f"no export in {run_dir / RATINGS_DIR}: exporting both studies with the default settings first")
+        _print_export(export_studies(run_dir))
+    exported = read_export(run_dir)
+    result = push(exported, args.url, _token(args))
+    for study in sorted(result.projects):
+        state = "created" if result.created[study] else "found"
+        print(f"study ({study}): project {result.projects[study]} {state} on {args.url}; {result.imported[study]} tasks imported, "
+              f"{result.already_there[study]} already there")
+    print(f"pushed in {result.seconds:.1f} s; when raters are done: texplain ratings pull {run_dir} --url {args.url} --token ...")
+    return 0
+
+
+def _pull(args) -> int:
+    from human_eval.analysis import RESULTS, write_results
+    from human_eval.export import read_export
+    from human_eval.server import pull, read_export_files
+    from human_eval.settings import AnalysisSettings
+    from texplain.errors import TExplainError
+
+    run_dir = Path(args.run_dir)
+    exported = read_export(run_dir)
+    if bool(args.file) == bool(args.url):
+        raise TExplainError("ratings pull: pass either --url URL --token TOKEN (read from the server) or --file export.json (a manual export)")
+    started = time.perf_counter()
+    if args.file:
+        pulled, source = read_export_files([Path(f) for f in args.file]), ", ".join(args.file)
+    else:
+        pulled, source = pull(exported, args.url, _token(args)), args.url
+    defaults = exported.settings.analysis
+    settings = AnalysisSettings(
+        min_check_accuracy=defaults.min_check_accuracy if args.min_check_accuracy is None else args.min_check_accuracy,
+        count_level=args.count_level or defaults.count_level,
+        bootstrap_resamples=args.bootstrap or defaults.bootstrap_resamples, bootstrap_seed=defaults.bootstrap_seed, level=defaults.level,
+    )
+    results = write_results(exported, pulled, source, settings)
+    a, b = results["study_a"], results["study_b"]
+    print(f"pulled from {source} in {time.perf_counter() - started:.1f} s: {results['raters']} raters, dropped {results['raters_dropped'] or 'none'}")
+    print(f"study (a): {a['ratings']} ratings of {a['items_rated']}/{a['items']} images; mean matched words {a['mean_count']}")
+    print(f"study (b): {b['ratings']} ratings; share of yes {b['share_yes']}")
+    for study, rows in (("a", a["agreement"]), ("b", b["agreement"])):
+        for name, value in rows.items():
+            print(f"  ({study}) {name}: " + (f"{value['value']:.3f}" if value["value"] is not None else f"undefined ({value['reason']})"))
+    print(f"written: {exported.folder / RESULTS} and {', '.join(results['figures'])}")
+    if (run_dir / "metrics.json").is_file():
+        from harness.reporting.report import write_report
+
+        paths = write_report(run_dir)
+        print(f"report: {paths.html}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    ratings = commands.add_parser(
+        "ratings", help="human rating studies in Label Studio: export, push, pull (the paper's Section 4.2, Figure 3)",
+        description="Exit 0: done; 2: bad input, unreachable server, refused token or mismatched project (the message names the fix); 3: internal error.",
+    )
+    actions = ratings.add_subparsers(dest="ratings_command", required=True)
+    export = actions.add_parser("export", help="write both studies (labeling configs, tasks JSON, images) into RUN_DIR/ratings/")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--sources", default="main,only_bg", help="records to draw from: main (records.jsonl), only_bg (the Only-BG suite's); comma-separated")
+    export.add_argument("--selection", default="per_class", choices=("per_class", "random", "stratified"),
+                        help="per_class: N per class; random: N x classes from all; stratified: per class, half right and half wrong predictions")
+    export.add_argument("--per-class", type=int, default=8, help="images per class (default 8)")
+    export.add_argument("--classes", help="only these classes, comma-separated (the paper: three classes of the Background Challenge)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the choice and order of images and checks")
+    export.add_argument("--attention-checks", type=int, default=6, help="attention-check tasks per study (default 6; 0 for none)")
+    export.add_argument("--only-bg-variation", default="only_bg_t", choices=("only_bg_t", "original"), help="Only-BG images shown (default only_bg_t)")
+    export.add_argument("--images", default="local-files", choices=("local-files", "base64"),
+                        help="local-files (default: served by the server from its document root) or base64 (inlined; slow for large images)")
+    export.add_argument("--document-root", help="the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: the run directory's parent)")
+    export.set_defaults(handler=_export)
+    for name, text in (("push", "create the two projects on a Label Studio server and import the tasks (again: nothing duplicated)"),
+                       ("pull", "read the ratings back (server or --file), analyse them, rebuild the report")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("run_dir", metavar="RUN_DIR")
+        action.add_argument("--url", required=(name == "push"), help="the server, e.g. http://localhost:8080")
+        action.add_argument("--token", help="a personal access token (or legacy token); default $LABEL_STUDIO_API_KEY")
+        if name == "pull":
+            action.add_argument("--file", action="append", default=[], metavar="EXPORT.json", help="a JSON export from Label Studio's UI, instead of --url (repeatable)")
+            action.add_argument("--min-check-accuracy", type=float, help="drop raters below this share of passed attention checks (default 0.75; 0 keeps all)")
+            action.add_argument("--count-level", choices=("ordinal", "interval"), help="Krippendorff level for study (a)'s counts (default ordinal)")
+            action.add_argument("--bootstrap", type=int, help="bootstrap resamples over items for the agreement intervals (default 1000)")
+        action.set_defaults(handler=_push if name == "push" else _pull)

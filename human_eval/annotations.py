@@ -1,0 +1,138 @@
+"""A Label Studio JSON export read back into one row per rating (TExplain, Section 4.2, Figure 3).
+
+The export (``projects.exports.as_json`` or the web UI's Export > JSON) is a list of tasks; each holds
+its ``data`` (ours, with ``task_id``, ``study`` and, for study (a), ``word_list``) and its
+``annotations``, whose ``completed_by`` is the rater (the server records the user whose token posted
+it) and whose ``result`` holds the choices of our control (label_configs.py).
+
+Per study (a) rating: the words ticked and the count of matching words, derived from them ("none of
+these" counts 0). A selection of "none of these" together with words contradicts itself and is set
+aside (counted, not guessed at). Cancelled (skipped) annotations are left out and counted; when a rater
+annotated a task twice the latest annotation is kept. A task or annotation without the fields this
+needs is an error naming the task, not a crash later.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from human_eval.label_configs import NO, NONE_OF_THESE, SPECS, STUDY_A, STUDY_B, YES
+from texplain.errors import TExplainError
+
+
+class ExportFormatError(TExplainError):
+    """A Label Studio export that lacks what the analysis needs."""
+
+
+@dataclass(frozen=True)
+class Rating:
+    study: str
+    task_id: str
+    rater: str
+    check: bool  # an attention-check task
+    expected: str | None
+    # study (a): the words ticked (without "none of these") and their count; study (b): "Yes" or "No".
+    selected: tuple[str, ...] = ()
+    count: int | None = None
+    answer: str | None = None
+
+
+@dataclass
+class ParsedExport:
+    ratings: list[Rating] = field(default_factory=list)
+    tasks: dict[str, dict] = field(default_factory=dict)  # task_id -> its data, rated or not
+    cancelled: int = 0
+    contradictory: int = 0
+    replaced: int = 0  # earlier annotations of a rater on a task, superseded by a later one
+    unknown_words: int = 0
+
+
+def _rater(annotation: dict, where: str) -> str:
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    if who is None or who == "":
+        raise ExportFormatError(f"{where}: the annotation has no completed_by (the rater); export JSON (not JSON-MIN) from Label Studio")
+    return str(who)
+
+
+def _choices(annotation: dict, study: str, where: str) -> list[str] | None:
+    result = annotation.get("result")
+    if not isinstance(result, list):
+        raise ExportFormatError(f"{where}: the annotation has no 'result' list; export JSON (not JSON-MIN or CSV) from Label Studio")
+    control = SPECS[study].control
+    for region in result:
+        if not isinstance(region, dict) or region.get("from_name") != control:
+            continue
+        choices = (region.get("value") or {}).get("choices")
+        if not isinstance(choices, list):
+            raise ExportFormatError(f"{where}: result of '{control}' has no value.choices list")
+        return [str(c) for c in choices]
+    return None
+
+
+def parse_export(study: str, tasks: list[dict], source: str) -> ParsedExport:
+    """Ratings of one study from its exported tasks; `source` (a file or server) names where in errors."""
+    parsed = ParsedExport()
+    latest: dict[tuple[str, str], tuple[tuple, Rating]] = {}
+    for number, task in enumerate(tasks):
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict) or "task_id" not in data:
+            raise ExportFormatError(f"{source}: task {number} has no data.task_id; it was not made by `texplain ratings export`")
+        task_id = data["task_id"]
+        where = f"{source}: task {task_id}"
+        if data.get("study") != study:
+            raise ExportFormatError(f"{where}: data.study is {data.get('study')!r}, expected {study!r}; this export belongs to the other study")
+        if study == STUDY_A and not isinstance(data.get("word_list"), list):
+            raise ExportFormatError(f"{where}: data.word_list is missing; the task was not made by `texplain ratings export`")
+        parsed.tasks[task_id] = data
+        annotations = task.get("annotations")
+        if annotations is None:
+            raise ExportFormatError(f"{where}: no 'annotations' field; export JSON from Label Studio (it lists every task's annotations)")
+        for annotation in annotations:
+            if annotation.get("was_cancelled"):
+                parsed.cancelled += 1
+                continue
+            rater = _rater(annotation, where)
+            choices = _choices(annotation, study, where)
+            if choices is None or not choices:
+                parsed.cancelled += 1  # submitted without an answer to our question: nothing to rate
+                continue
+            rating = _rating(study, task_id, data, rater, choices, parsed, where)
+            if rating is None:
+                continue
+            order = (str(annotation.get("updated_at") or annotation.get("created_at") or ""), int(annotation.get("id") or 0))
+            key = (task_id, rater)
+            if key in latest:
+                parsed.replaced += 1
+                if latest[key][0] > order:
+                    continue
+            latest[key] = (order, rating)
+    parsed.ratings = [rating for _, rating in latest.values()]
+    return parsed
+
+
+def _rating(study: str, task_id: str, data: dict, rater: str, choices: list[str], parsed: ParsedExport, where: str) -> Rating | None:
+    check, expected = bool(data.get("attention_check")), data.get("expected")
+    if study == STUDY_B:
+        if len(choices) != 1 or choices[0] not in (YES, NO):
+            raise ExportFormatError(f"{where}: answer {choices} is not one of {YES!r} or {NO!r}; the project's labeling config was changed")
+        return Rating(study, task_id, rater, check, expected, answer=choices[0])
+    words = set(data["word_list"])
+    chosen = [c for c in choices if c != NONE_OF_THESE]
+    if NONE_OF_THESE in choices and chosen:
+        parsed.contradictory += 1
+        return None
+    if any(c not in words for c in chosen):
+        parsed.unknown_words += 1  # a choice that the task did not offer: the task data was edited
+        return None
+    return Rating(study, task_id, rater, check, expected, selected=tuple(sorted(chosen)), count=len(chosen))
+
+
+def raters(ratings: list[Rating]) -> list[str]:
+    return sorted({r.rater for r in ratings})
+
+
+def counts_by_rater(ratings: list[Rating]) -> Counter:
+    return Counter(r.rater for r in ratings)
