@@ -1,5 +1,5 @@
 """Overrides that shrink the quickstart profile to a run of seconds on the real packaged models: a tiny
-world, one short epoch, a few short sentences and a two-class Only-BG suite. Shared by the end-to-end tests.
+world, one short epoch, a few short sentences and a two-class Only-BG suite (the other suites off). Shared by the end-to-end tests.
 
 Precision is pinned to fp32: the quickstart says auto (bf16 on CPUs with native bf16), and an end-to-end
 test must neither depend on the CPU's bf16 speed (100x slower on AVX2-only CPUs) nor give other words
@@ -13,4 +13,8 @@ TINY_QUICKSTART = [
     "translator.options={hidden_dim: 64, num_layers: 3}",
     "suites.only_bg.num_classes=2", "suites.only_bg.val_per_class=2", "suites.only_bg.original_per_class=1",
     "suites.only_bg.train_per_class=6", "suites.only_bg.image_size=64",
+    # The Waterbirds and generative-latent suites train models of their own (minutes at quickstart size); their
+    # tiny end-to-end runs are tests/test_waterbirds_suite.py, tests/test_generative_latents_suite.py and the
+    # suite contract test, so the real-model end-to-end tests keep Only-BG only.
+    "suites.waterbirds.enabled=false", "suites.generative_latents.enabled=false",
 ]
