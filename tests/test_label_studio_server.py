@@ -53,8 +53,20 @@ def cache_root() -> Path:
 
 
 def server_venv() -> Path:
-    """The server's own virtual environment, installed once and reused while it imports label_studio."""
+    """The server's own virtual environment, installed once and reused while it imports label_studio.
+
+    Under a file lock: two test runs sharing one cache once installed into the same venv at the same time
+    and pip failed on the other's temporary files."""
+    import fcntl
+
     venv = cache_root() / f"label-studio-{VERSION}"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"label-studio-{VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _installed_venv(venv)
+
+
+def _installed_venv(venv: Path) -> Path:
     python, ready = venv / "bin" / "python", venv / ".texplain-ready"
     check = [str(python), "-c", f"import label_studio; assert label_studio.__version__ == '{VERSION}'"]
     if ready.exists() and python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
