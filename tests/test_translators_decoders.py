@@ -172,3 +172,26 @@ def test_missing_checkpoint_names_the_file(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputFileError, match="junk.pt"):
         load_translator(tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("translator_name", ["mlp_bn", "transformer"])
+def test_output_rms_fixes_the_prefix_scale_and_round_trips(translator_name, tmp_path):
+    """output_rms (translators/base.py OutputScale): every output token starts at that RMS whatever the
+    input's scale, the gain is a trained parameter saved with the translator, and None keeps the plain map."""
+    decoder = tiny_decoder("prefix")
+    shape = TranslatorShape(TOKENS, DIM, 3, decoder.conditioning_dim)
+    options = {**TRANSLATORS.get(translator_name).tiny_options, "output_rms": 16.0}
+    translator = TRANSLATORS.get(translator_name)(shape, **options).eval()
+    for scale in (0.01, 100.0):
+        out = translator(torch.randn(4, TOKENS, DIM, generator=torch.Generator().manual_seed(1)) * scale)
+        assert torch.allclose(out.pow(2).mean(-1).sqrt(), torch.full((4, 3), 16.0), rtol=1e-3)
+    assert any(name.endswith("output_scale.gain") for name, _ in translator.named_parameters())
+    classifier = {"spec": "test:features", "weights_hash": "abc", "feature_shape": [TOKENS, DIM]}
+    with torch.no_grad():
+        translator.output_scale.gain.mul_(0.5)  # a "trained" gain must come back from disk
+    save_translator(tmp_path / "t", translator, classifier, decoder.identity())
+    loaded, _ = load_translator(tmp_path / "t", classifier, decoder.identity())
+    features = torch.randn(2, TOKENS, DIM)
+    assert torch.equal(loaded.eval()(features), translator(features))
+    plain = TRANSLATORS.get(translator_name)(shape, **TRANSLATORS.get(translator_name).tiny_options)
+    assert not any("output_scale" in name for name in plain.state_dict())

@@ -45,32 +45,34 @@ WORLDS = {
     ),
 }
 
-# Computed with the scene code of commit 1948d01 (harness/worlds/synthetic.py, before the split).
+# Computed with the scene code of commit 1948d01 (harness/worlds/synthetic.py, before the split); captions
+# (.jsonl, world.json) recomputed for caption text version 3 (the object's closing sentence whenever it fits,
+# issue 16): pixels, PNGs and masks kept their digests.
 GOLDEN = {
     "backgrounds": {
-        ".json": "9b33ecad1ff673092995b28588d44107c921bd510abc9d994117d44d3a356e91",
-        ".jsonl": "4077f03aec479f89e84472a848dc7795546c50cb1fe04c2d77c2ede3e60cf9af",
+        ".json": "9575594e5d6915dc1fe12c63b97d0178378b49f558d0c2f86a9ad573918ef566",
+        ".jsonl": "d9e553b24e83aa02f308b101a07aa246c64ab185592faab4b74825b2ec078c2e",
         ".npy": "45346b78c1c3062679b7df79ef6263bfa7a8257664396bc488be93265ba07906",
         ".png": "c614d48d083e918e116430c0cd8dccd2b37a5206c2e1507975e9520917614202",
         "pixels": "b9b411c89626de7a3379fa06f2a22b0d1532a2d689998df2a76c2868625895b9",
     },
     "captions": {
-        ".json": "0598d8d6d742bafb9987f3e3d74846618333a69549d83cad6d57eda7cae35f2b",
-        ".jsonl": "a6ef97761df47981b2172b32d4bc4fc13338247d2678718ff97b93113b98d6e5",
+        ".json": "3d2d86b107c8e85a82a4910dfbf40ad9752c6eac37ed0636b761be85217ef1ac",
+        ".jsonl": "7904bcf56f2ca9db6d9e71258120250d9763ce9283b04f9a148ad39246ccf4a7",
         ".png": "9c30cc8fef3d933c59484fb5a67affa0ba8b0b96d94ba49ddc141bba06914f0b",
         "pixels": "00d5b211518526341b1461f9316b21fc48379f0703cf04f0159150f7232cb676",
     },
     "default": {
-        ".json": "de9b63423bdb41a193e55829d4ba8cf61e601dc81d0f2dc3bc820140d0701a80",
-        ".jsonl": "f70180fada53410f641a6e7a1a2742e051a44b199a3a810f82ab961805bd49a8",
+        ".json": "438c5e99cdbb5922b7197f394061a6724784b03bd4cd419e39a29d533f02310f",
+        ".jsonl": "46fce9c4e344133878f56ea6a021dd7dc4d100a942841b65633a9c7f7edf2757",
         ".npy": "74fbd071c3837f322eaa5d74f5005ebe6feb76d6afebdea116bb681a0aa33f8a",
         ".png": "23e3a0049e222d81d67718ad1fc0f61ee10a5e20c799bdf219ab83ad96026673",
         "pixels": "1752ed1a5934edeabf4da8e42aadc70a9113d9435f62f922915b8978e0eb6d4f",
     },
     "waterbirds": {
         ".csv": "fce45ae2394cf4b1ff185247ab71c87528f3d60154c087ef7f8758705ef2648f",
-        ".json": "3d52c9bf77fc340f82f26a520867b2e85314190599c6ff09884376f1e343447a",
-        ".jsonl": "336c6b8f7755230cf154ca25d5a8d3c1524938c830e771b9a15921af7d4ea431",
+        ".json": "cc90f06506dfae95581e7e34980a303fb9a840b92942a22d854b8648c17dd283",
+        ".jsonl": "bbb8f2bfd5f160a4dc35d05d0c616dc7dc5be0490d0b0d4a48fac3f40bff4b6a",
         ".npy": "163ee25cc2ca76c1b8b028e79096aa90e5a31681ad6b70e98e9f3c5aff1f7f09",
         ".png": "ab11e28485e5456621393b0d496b004d4eeb20cb50ffe8085deea1f798a83a33",
         "pixels": "b751d0668f488fbcd50f824c8fb27b3d13b62e028cf51a2c470c2dca6eba6aab",

@@ -37,8 +37,8 @@ from texplain.translators import TranslatorShape, build_translator
 from texplain.translators.base import Translator
 
 # Raised whenever a code change can move a trained translator (it enters every translator step's key).
-# 2: saved as safetensors + config.json instead of a pickle. 3: the padding-free caption loss (texplain/decoders/llama_caption_loss.py).
-TRANSLATOR_STAGE_VERSION = 3
+# 2: saved as safetensors + config.json instead of a pickle. 3: the padding-free caption loss (texplain/decoders/llama_caption_loss.py). 4: its attention in fp32 (bf16 attention left the prefix gradient mostly rounding).
+TRANSLATOR_STAGE_VERSION = 4
 
 
 @dataclass

@@ -16,7 +16,14 @@ Here the k prefix embeddings and caption embeddings of every caption are packed 
 runs per caption (the packed rows scattered into a (B, H, n_max, hd) grid, causal, right-padded, so a
 real query never sees a padded key), and the final norm, LM head and cross-entropy run only on the rows
 that predict a caption token. Weights are cast once per dtype and kept; the residual stream, norms and
-softmaxes stay fp32, as transformers' Llama under autocast. The loss is the same quantity as
+softmaxes stay fp32, as transformers' Llama under autocast, and attention (queries, keys, values, scores,
+probabilities, context) runs in fp32 whatever the compute dtype: the translator learns only through the
+gradient reaching the prefix, which arrives through the caption tokens' attention to the prefix keys and
+values, and in bf16 that gradient is mostly rounding. Measured on SmolLM2-135M, 16 world captions, an
+untrained mlp_bn prefix, against the fp32 gradient: cosine -0.14 with bf16 attention (norm 2.3x), 0.98
+with fp32 attention (transformers' padded forward under bf16 autocast: 0.83); trained 5 epochs, bf16
+attention ended at validation loss 1.73 against 1.44 in fp32 (issue 16). Attention is ~1.5% of the FLOPs
+at these lengths, so fp32 costs little there. The loss is the same quantity as
 ``FrozenDecoder.caption_loss`` (mean token cross-entropy over caption tokens and EOS), equal within
 float rounding (tests/test_fast_caption_loss.py); gradients reach the conditioning (the translator)
 through the activations only, since no weight requires grad.
@@ -126,8 +133,8 @@ def packed_caption_loss(weights: LlamaTrainingWeights, conditioning: torch.Tenso
             qkv = F.linear(h, layer["qkv"], layer["qkv_bias"]).float()  # (N, (H+2Hkv)*hd)
             qk = qkv[:, : (H + Hkv) * hd].view(rows, H + Hkv, hd)
             qk = qk * cos + _rotate_half(qk) * sin  # rotary on queries and keys together
-            q, key = qk[:, :H].to(w.dtype), qk[:, H:].to(w.dtype)  # (N, H, hd), (N, Hkv, hd)
-            value = qkv[:, (H + Hkv) * hd :].view(rows, Hkv, hd).to(w.dtype)
+            q, key = qk[:, :H], qk[:, H:]  # (N, H, hd), (N, Hkv, hd), fp32 (see the module docstring)
+            value = qkv[:, (H + Hkv) * hd :].view(rows, Hkv, hd)
             # Per-caption causal attention on the grid; unused grid cells are zeros and, right of every real
             # row, never attended to by one.
             grid_q = _to_grid(q, grid_index, batch, n_max).view(batch, Hkv, H // Hkv, n_max, hd)  # (B, Hkv, G, n, hd)
@@ -136,10 +143,10 @@ def packed_caption_loss(weights: LlamaTrainingWeights, conditioning: torch.Tenso
             # Plain matmuls and a softmax, not scaled_dot_product_attention: at these lengths (n ~ 40) its CPU
             # flash kernel's backward is 3-5x slower (measured in bf16 here). Grouped-query heads broadcast
             # against their key/value head, no copies.
-            scores = torch.matmul(grid_q, grid_k.transpose(-1, -2)).float() * scaling + causal  # (B, Hkv, G, n, n)
-            attention = torch.softmax(scores, dim=-1).to(w.dtype)
+            scores = torch.matmul(grid_q, grid_k.transpose(-1, -2)) * scaling + causal  # (B, Hkv, G, n, n)
+            attention = torch.softmax(scores, dim=-1)
             context = torch.matmul(attention, grid_v).view(batch, H, n_max, hd)  # (B, H, n, hd)
-            context = context.transpose(1, 2).reshape(batch * n_max, H * hd)[grid_index]  # (N, H*hd)
+            context = context.transpose(1, 2).reshape(batch * n_max, H * hd)[grid_index].to(w.dtype)  # (N, H*hd)
             x = x + F.linear(context, layer["o"], layer["o_bias"]).float()
             h = _rms_norm(x, layer["post_norm"], layer["post_eps"]).to(w.dtype)
             gate, up = F.linear(h, layer["gate_up"]).chunk(2, dim=-1)  # (N, I) each

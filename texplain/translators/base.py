@@ -51,6 +51,28 @@ class TokenMixer(nn.Module):
         return self.mix(tokens.transpose(1, 2)).transpose(1, 2)  # (B, k, d)
 
 
+class OutputScale(nn.Module):
+    """The prefix's scale, fixed from the first step: each output token RMS-normalised, times a learned
+    per-channel gain that starts at ``rms`` (None: identity, the paper's plain map).
+
+    Why (issue 16): a prefix LM reads a large-norm prefix best, and an unconstrained translator gets there
+    by drifting. Measured with mlp_bn on SmolLM2-135M (token embeddings: RMS 0.136 per channel), 5 epochs
+    of the quickstart world: the plain translator starts at RMS 0.04 and ends at 16.8, and on the way its
+    result depended on rounding (validation loss 1.44 in fp32, 1.65-1.73 in bf16, same seed). Normalised
+    to the embeddings' own scale it trained worse (2.45 at RMS 0.136, 2.07 at 1.0); starting at RMS 16
+    it reached 1.17 in bf16 (see the README for fp32 and the explanations)."""
+
+    def __init__(self, dim: int, rms: float | None):
+        super().__init__()
+        self.dim = dim
+        self.gain = None if rms is None else nn.Parameter(torch.full((dim,), float(rms)))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.gain is None:
+            return tokens
+        return nn.functional.rms_norm(tokens.float(), (self.dim,)) * self.gain  # (B, k, d)
+
+
 class Translator(nn.Module):
     """Base class: subclasses set ``name`` and ``tiny_options`` and implement ``forward(z) -> (B, k, d)``."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from texplain.translators.base import TokenMixer, Translator, TranslatorShape
+from texplain.translators.base import OutputScale, TokenMixer, Translator, TranslatorShape
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "identity": nn.Identity}
 
@@ -22,8 +22,9 @@ class MLPBatchNormTranslator(Translator):
     name = "mlp_bn"
     tiny_options: dict = {"hidden_dim": 64}
 
-    def __init__(self, shape: TranslatorShape, hidden_dim: int = 1024, num_layers: int = 3, activation: str = "gelu", dropout: float = 0.0):
-        super().__init__(shape, hidden_dim=hidden_dim, num_layers=num_layers, activation=activation, dropout=dropout)
+    def __init__(self, shape: TranslatorShape, hidden_dim: int = 1024, num_layers: int = 3, activation: str = "gelu", dropout: float = 0.0,
+                 output_rms: float | None = None):
+        super().__init__(shape, hidden_dim=hidden_dim, num_layers=num_layers, activation=activation, dropout=dropout, output_rms=output_rms)
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation '{activation}'; choose one of {', '.join(ACTIVATIONS)}")
         if num_layers < 1:
@@ -34,6 +35,7 @@ class MLPBatchNormTranslator(Translator):
         self.activation = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout)
         self.mixer = TokenMixer(shape.input_tokens, shape.output_tokens)
+        self.output_scale = OutputScale(shape.output_dim, output_rms)  # base.OutputScale: why a fixed scale helps
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         self.check_input(features)
@@ -44,4 +46,4 @@ class MLPBatchNormTranslator(Translator):
             if index < len(self.linears) - 1:
                 hidden = self.dropout(self.activation(hidden))
         hidden = hidden.reshape(batch, tokens, -1)  # (B, T, d)
-        return self.mixer(hidden)  # (B, k, d)
+        return self.output_scale(self.mixer(hidden))  # (B, k, d)
