@@ -70,35 +70,3 @@ def test_decoded_text_is_the_tokenizers_decoding_of_the_sampled_ids(packaged_lm)
                 assert sentence == " ".join(packaged_lm.tokenizer.decode(sentence_ids, skip_special_tokens=True).split()), engine
                 words = [w for w in sentence.split() if any(c.isalnum() for c in w)]
                 assert 20 <= len(words) <= 30 or len(sentence_ids) >= config.max_tokens - 1, (engine, sentence)
-
-
-def test_fast_caption_loss_gradient_survives_bf16_on_the_real_lm(packaged_lm):
-    """Issue 16's regression: the translator learns only from the gradient reaching the prefix, and with
-    bf16 attention that gradient was mostly rounding on the 30-layer SmolLM2 (cosine -0.14 against fp32;
-    the tiny test models did not show it). With attention kept in fp32 it points where fp32's does."""
-    from texplain.precision import _onednn_bf16_supported
-
-    if not _onednn_bf16_supported():
-        pytest.skip("bf16 is not native on this CPU (oneDNN), so precision 'auto' never trains in it here")
-    captions = [
-        "a photo of a small red bird resting on the water. the water looks calm with small waves all around.",
-        "there is a car on the road near the left. a bright sun is up in the sky above the road.",
-        "we can see a yellow flower on the sand. tiny grains are scattered over the ground like dust.",
-        "in this scene a large blue fish appears in the snow. the snow is fresh and cold all around.",
-    ]
-    # A prefix of the scale an untrained translator gives (rms ~0.04, against ~0.14 for token embeddings).
-    prefix = torch.randn(len(captions), 8, packaged_lm.conditioning_dim, generator=torch.Generator().manual_seed(0)) * 0.04
-
-    def gradient(precision):
-        from texplain.device import autocast
-
-        conditioning = prefix.clone().requires_grad_()
-        with autocast(torch.device("cpu"), precision):
-            loss = packaged_lm.caption_loss(conditioning, captions)
-        loss.backward()
-        return conditioning.grad.flatten()
-
-    assert packaged_lm.fast_caption_loss
-    reference, bf16 = gradient("fp32"), gradient("bf16")
-    assert torch.nn.functional.cosine_similarity(bf16, reference, dim=0) > 0.9
-    assert 0.7 < float(bf16.norm() / reference.norm()) < 1.4
