@@ -241,3 +241,19 @@ def test_bert_embedder_pools_as_stated(tmp_path):
     assert got[1] == pytest.approx(expected, abs=1e-5)
     cls = embedding.SentenceEmbedder(f"bert:{tmp_path}", "cls").encode(texts[1:])
     assert cls[0] == pytest.approx(torch.nn.functional.normalize(states[0], dim=-1).numpy(), abs=1e-5)
+
+
+def test_memoised_nltk_meteor_gives_nltks_own_scores():
+    """meteor_nltk passes a memoising stemmer and WordNet (4x faster on a suite's 36,000 pairs); the scores
+    must be those of NLTK's defaults, stems and synonyms included, called twice (the caches warm)."""
+    from nltk.translate.meteor_score import meteor_score
+
+    from harness.metrics.captions.meteor import meteor_nltk
+
+    wordnet.prepare_wordnet()
+    pairs = [("the birds are flying over calm waters", ["a bird flies above the calm water", "birds over a lake"]),
+             ("a large automobile parked on the street", ["a big car parks in the road"]),
+             ("houses standing among the trees", ["a house stands in a forest of trees", "houses between trees"])]
+    for _ in range(2):
+        for hypothesis, references in pairs:
+            assert meteor_nltk(hypothesis, references) == meteor_score([r.split() for r in references], hypothesis.split())

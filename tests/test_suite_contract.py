@@ -106,6 +106,11 @@ def test_every_suite_keeps_the_contract_on_a_tiny_world(name, tiny_parts, tmp_pa
     for key, value in SUITES.get(name).tiny_options.items():
         assert getattr(suite_config, key) == value  # the overrides reached the suite's own config class
     check_contract(name, suite_config, tiny_context(config, tiny_parts, tmp_path), tmp_path / "out")
+    if name == "generative_latents":
+        # The stand-in captioner samples only the captions it keeps (num_captions), not the run's num_sentences.
+        captioned = [json.loads(line) for path in tmp_path.rglob("samples_captioner.jsonl") for line in path.read_text().splitlines()]
+        assert captioned and all(len(r["sentences"]) == suite_config.num_captions for r in captioned)
+        assert suite_config.num_captions != config.sampling.num_sentences
 
 
 def test_there_are_suites():

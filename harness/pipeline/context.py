@@ -75,15 +75,17 @@ class RunContext:
         )
 
     def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain",
-                translator: Translator | None = None) -> dict[str, list[str]]:
+                translator: Translator | None = None, num_sentences: int | None = None) -> dict[str, list[str]]:
         """Sentences per image of `tokens` (N, T, D), through the run's translator or `translator` (one a
-        suite trained with train_translator for another feature source)."""
+        suite trained with train_translator for another feature source); `num_sentences` per image instead
+        of the run's sampling.num_sentences (e.g. a stand-in captioner that keeps only its first few)."""
+        sampling = self.config.sampling if num_sentences is None else dataclasses.replace(self.config.sampling, num_sentences=num_sentences)
         done = sampled(samples_path)
         if all(image_id in done for image_id in image_ids):
             sentences = {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed
         else:
             sentences = explain_images(
-                self.load_decoder(), translator or self.translator, image_ids, tokens, self.config.sampling, self.config.seed,
+                self.load_decoder(), translator or self.translator, image_ids, tokens, sampling, self.config.seed,
                 self.explain_precision, samples_path, self.progress, description, self.workers,
             )
         if self.workers.size > 1 and self.workers.is_main:

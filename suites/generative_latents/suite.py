@@ -76,7 +76,7 @@ def _definitions() -> dict[str, str]:
 @SUITES.register("generative_latents")
 class GenerativeLatentsSuite(Suite):
     name = "generative_latents"
-    version = 1
+    version = 2  # 2: the stand-in captioner samples only the num_captions sentences it keeps
     config_class = GenerativeLatentsConfig
     headline = ("captioner.rouge_l_coco", "captioner.meteor_*", "captioner.cosine")
     # Two categories, one held-out image each, 32 px, one epoch of everything, Java-free metrics: seconds.
@@ -338,7 +338,7 @@ class GenerativeLatentsSuite(Suite):
             decoded_paths.append(path)
         captioner_tokens = context.extract(decoded_paths).tokens  # (n, T, D)
         captioned = context.explain([f"decoded/{i}" for i in ids], captioner_tokens, work_dir / "samples_captioner.jsonl",
-                                    description="generative_latents: stand-in captioner")
+                                    description="generative_latents: stand-in captioner", num_sentences=cfg.num_captions)
         self._facts = {
             "stand_in_vae": {"config": dataclasses.asdict(vae_config), "history": history, "scaling_factor": float(vae.config.scaling_factor),
                              "latent_shape": list(val_latents.shape[1:]), "reconstruction_mse_held_out": round(float(torch.mean((decoded - val_images) ** 2)), 6)},
