@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -51,6 +52,23 @@ from harness.metrics.intervals import intervals_of
 from harness.metrics.registry import METRICS, suite_metrics
 from harness.pipeline.run_dir import write_json, write_jsonl
 from texplain.registry import Registry
+
+
+class StepSeconds:
+    """Wall seconds per kind of sub-step of a suite's run, summed over repeats (seeds); a suite puts
+    ``dict(timer.seconds)`` into its details as "seconds", so a run's budget can be read per step
+    (a reused cached stage counts the time to load it)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = round(self.seconds.get(step, 0.0) + time.perf_counter() - started, 2)
 
 
 class _SuiteRegistry(Registry[type["Suite"]]):

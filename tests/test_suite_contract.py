@@ -105,7 +105,13 @@ def test_every_suite_keeps_the_contract_on_a_tiny_world(name, tiny_parts, tmp_pa
     suite_config = getattr(config.suites, name)
     for key, value in SUITES.get(name).tiny_options.items():
         assert getattr(suite_config, key) == value  # the overrides reached the suite's own config class
-    check_contract(name, suite_config, tiny_context(config, tiny_parts, tmp_path), tmp_path / "out")
+    summary = check_contract(name, suite_config, tiny_context(config, tiny_parts, tmp_path), tmp_path / "out")
+    # The suites that train models say where their time went, per step (the default run's budget is read from it).
+    expected_steps = {"generative_latents": {"prepare", "stand_in_vae", "latent_translator", "stand_in_captioner", "explain_latents", "scoring"},
+                      "waterbirds": {"data", "erm", "translator", "explain_train", "class_cam"}}.get(name, set())
+    seconds = summary["details"].get("seconds", {}) if expected_steps else {}
+    assert expected_steps <= set(seconds), (name, sorted(seconds))
+    assert all(isinstance(v, float) and v >= 0 for v in seconds.values())
     if name == "generative_latents":
         # The stand-in captioner samples only the captions it keeps (num_captions), not the run's num_sentences.
         captioned = [json.loads(line) for path in tmp_path.rglob("samples_captioner.jsonl") for line in path.read_text().splitlines()]

@@ -41,7 +41,7 @@ import torch
 from harness.metrics.captions import CAPTION_METRICS, METRIC_NAMES, parse_metric_list, provenance
 from harness.metrics.intervals import mean_interval
 from harness.pipeline.translator_step import CaptionedFeatures
-from suites.base import SUITES, Suite
+from suites.base import SUITES, StepSeconds, Suite
 from suites.generative_latents.config import GenerativeLatentsConfig
 from suites.generative_latents.scoring import score_all
 from texplain.errors import TExplainError
@@ -117,15 +117,21 @@ class GenerativeLatentsSuite(Suite):
             from harness.pipeline.stages import StageStore
 
             context = dataclasses.replace(context, store=StageStore(work_dir / "stages"))
-        data = self._stand_in(context, work_dir) if self.config.stand_in else self._real(context, work_dir)
+        # Seconds per step (details "seconds"): "prepare" holds the generator, the latent translator and the
+        # captioner, each also timed on its own on the stand-in path.
+        self._timed = StepSeconds()
+        with self._timed("prepare"):
+            data = self._stand_in(context, work_dir) if self.config.stand_in else self._real(context, work_dir)
         ids = data["ids"]
         latent_ids = [f"latent/{i}" for i in ids]
-        sentences = context.explain(latent_ids, data["tokens"], work_dir / "samples_latents.jsonl",
-                                    description="generative_latents: explain latents", translator=data["translator"])
+        with self._timed("explain_latents"):
+            sentences = context.explain(latent_ids, data["tokens"], work_dir / "samples_latents.jsonl",
+                                        description="generative_latents: explain latents", translator=data["translator"])
         explanations = {i: sentences[f"latent/{i}"] for i in ids}
         nltk_data = str(context.cache_root / "nltk_data")
         metrics_config = self.config.metrics_config(nltk_data)
-        scores = score_all(explanations, data["references"], data["categories"], metrics_config)
+        with self._timed("scoring"):
+            scores = score_all(explanations, data["references"], data["categories"], metrics_config)
         categories = list(dict.fromkeys(data["categories"][i] for i in ids))
         metric_names = list(metrics_config.metrics)
         for image_id in ids:
@@ -175,6 +181,8 @@ class GenerativeLatentsSuite(Suite):
             "how_scored": "per image: each sentence TExplain sampled for the image's latent is a hypothesis against all the image's "
                           "captions; per category: the sentences and captions of its images pooled (harness/metrics/captions)",
             **getattr(self, "_facts", {}),
+            # Wall seconds per step in this invocation, when run() ran in this process.
+            "seconds": dict(self._timed.seconds) if hasattr(self, "_timed") else {},
         }
         if records:
             details["path"] = records[0]["path"]
@@ -300,16 +308,17 @@ class GenerativeLatentsSuite(Suite):
         vae_config = sv.StandInVAEConfig(epochs=cfg.vae_epochs, batch_size=cfg.vae_batch_size, seed=context.config.seed)
         stage = context.stage("generative_latents-vae", {"world": spec.to_json(), "vae": dataclasses.asdict(vae_config)})
         train_images = sv.load_images(train_paths, cfg.image_size)  # (N, 3, S, S) in [-1, 1]
-        if stage.done:
-            from diffusers import AutoencoderKL
+        with self._timed("stand_in_vae"):
+            if stage.done:
+                from diffusers import AutoencoderKL
 
-            vae = AutoencoderKL.from_pretrained(stage / "vae").eval()
-            history = stage.outputs()["history"]
-        else:
-            vae, history = sv.train_vae(train_images, vae_config, progress=context.progress)
-            if context.workers.is_main:
-                vae.save_pretrained(stage / "vae")
-                stage.mark_done({"history": history})
+                vae = AutoencoderKL.from_pretrained(stage / "vae").eval()
+                history = stage.outputs()["history"]
+            else:
+                vae, history = sv.train_vae(train_images, vae_config, progress=context.progress)
+                if context.workers.is_main:
+                    vae.save_pretrained(stage / "vae")
+                    stage.mark_done({"history": history})
         val_images = sv.load_images([val_paths[i] for i in chosen], cfg.image_size)
         train_latents = sv.encode(vae, train_images)  # (N, C, h, w), scaled
         val_latents = sv.encode(vae, val_images)  # (n, C, h, w)
@@ -325,8 +334,9 @@ class GenerativeLatentsSuite(Suite):
         )
         n_val = max(1, len(train_paths) // 10)
         items = list(range(len(train_paths)))
-        trained = context.train_translator("generative_latents-translator", source, items[:-n_val], items[-n_val:],
-                                           train={"epochs": cfg.translator_epochs})
+        with self._timed("latent_translator"):
+            trained = context.train_translator("generative_latents-translator", source, items[:-n_val], items[-n_val:],
+                                               train={"epochs": cfg.translator_epochs})
 
         # The stand-in captioner: the run's classifier -> translator -> LM reading the decoded images.
         ids = [f"{val_classes[i]}/{val_paths[i].stem}" for i in chosen]
@@ -336,9 +346,10 @@ class GenerativeLatentsSuite(Suite):
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path)
             decoded_paths.append(path)
-        captioner_tokens = context.extract(decoded_paths).tokens  # (n, T, D)
-        captioned = context.explain([f"decoded/{i}" for i in ids], captioner_tokens, work_dir / "samples_captioner.jsonl",
-                                    description="generative_latents: stand-in captioner", num_sentences=cfg.num_captions)
+        with self._timed("stand_in_captioner"):
+            captioner_tokens = context.extract(decoded_paths).tokens  # (n, T, D)
+            captioned = context.explain([f"decoded/{i}" for i in ids], captioner_tokens, work_dir / "samples_captioner.jsonl",
+                                        description="generative_latents: stand-in captioner", num_sentences=cfg.num_captions)
         self._facts = {
             "stand_in_vae": {"config": dataclasses.asdict(vae_config), "history": history, "scaling_factor": float(vae.config.scaling_factor),
                              "latent_shape": list(val_latents.shape[1:]), "reconstruction_mse_held_out": round(float(torch.mean((decoded - val_images) ** 2)), 6)},

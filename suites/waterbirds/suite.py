@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -30,7 +28,7 @@ import torch
 
 from harness.datasets.waterbirds import GROUP_NAMES
 from harness.pipeline.stages import StageStore
-from suites.base import SUITES, Suite
+from suites.base import SUITES, StepSeconds, Suite
 from suites.waterbirds.config import WaterbirdsConfig
 from suites.waterbirds.data import CLASS_NAMES, ImageSet, WaterbirdsData, load_data, require_planted
 from suites.waterbirds.detection import detection_scores, explain, feature_tokens, train_model_translator
@@ -126,15 +124,6 @@ class WaterbirdsSuite(Suite):
     # ------------------------------------------------------------------------------------------------
     # Steps
     # ------------------------------------------------------------------------------------------------
-
-    @contextmanager
-    def _timed(self, step: str):
-        """Seconds per kind of step, summed over seeds (metrics.json details "seconds"; a reused stage counts its load)."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._seconds[step] = round(self._seconds.get(step, 0.0) + time.perf_counter() - started, 2)
 
     def _settings(self, seed: int, finetune: bool, precision: str) -> TrainSettings:
         cfg = self.config
@@ -244,7 +233,7 @@ class WaterbirdsSuite(Suite):
         cfg = self.config
         if context.store is None:  # outside a run (a bare RunContext): the sub-steps live in the suite's own folder
             context = dataclasses.replace(context, store=StageStore(Path(work_dir) / "stages"))
-        self._seconds: dict[str, float] = {}
+        self._timed = StepSeconds()  # metrics.json details "seconds"
         with self._timed("data"):
             data = load_data(cfg, context.cache_root, progress=context.progress, main_first=context.workers.main_first)
         planted = require_planted(data) if cfg.score_detection else None  # fails before anything is trained
@@ -440,7 +429,7 @@ class WaterbirdsSuite(Suite):
             "selection_seed0": {r["image_id"]: r["selected_word"][0] for r in train if r["selected_word"] and r["selected_word"][0] is not None},
             "config": dataclasses.asdict(self.config),
             # Wall seconds per kind of step in this invocation (summed over seeds), when run() ran in this process.
-            "seconds": dict(getattr(self, "_seconds", {})),
+            "seconds": dict(self._timed.seconds) if hasattr(self, "_timed") else {},
         }
         figures = render_clouds(records, out_dir, seed=getattr(getattr(context, "config", None), "seed", 0))
         if (Path(out_dir) / SAMPLE_FIGURE).exists():
