@@ -195,3 +195,23 @@ def test_output_rms_fixes_the_prefix_scale_and_round_trips(translator_name, tmp_
     assert torch.equal(loaded.eval()(features), translator(features))
     plain = TRANSLATORS.get(translator_name)(shape, **TRANSLATORS.get(translator_name).tiny_options)
     assert not any("output_scale" in name for name in plain.state_dict())
+
+
+def test_token_mixer_starts_as_row_pooling_plus_a_global_share():
+    """TokenMixer's start (translators/base.py): output token j averages its own group of rows, and with
+    global_share s every output token also starts with share s of the mean of all tokens."""
+    from texplain.translators.base import TokenMixer
+
+    for share in (0.0, 0.5):
+        weight = TokenMixer(8, 4, global_share=share).mix.weight.detach()  # (4, 8), with 0.01-scale tie-breaking noise
+        expected = torch.full((4, 8), share / 8)
+        for j in range(4):
+            expected[j, 2 * j : 2 * j + 2] += (1 - share) / 2
+        assert torch.allclose(weight, expected, atol=0.05)
+        assert torch.allclose(weight.sum(1), torch.ones(4), atol=0.1)  # an average: the token scale is kept
+    with pytest.raises(ValueError, match="global_share"):
+        TokenMixer(8, 4, global_share=1.5)
+    # The option reaches mlp_bn and is saved in its config only when set (older translators keep their keys).
+    shape = TranslatorShape(8, 2, 4, 16)
+    assert "mixer_global_share" not in TRANSLATORS.get("mlp_bn")(shape, hidden_dim=8).config()["options"]
+    assert TRANSLATORS.get("mlp_bn")(shape, hidden_dim=8, mixer_global_share=0.5).config()["options"]["mixer_global_share"] == 0.5

@@ -27,10 +27,16 @@ class TranslatorShape:
 
 
 class TokenMixer(nn.Module):
-    """Linear map over the token axis: (B, T, d) -> (B, k, d); identity when T == k."""
+    """Linear map over the token axis: (B, T, d) -> (B, k, d); identity when T == k.
 
-    def __init__(self, input_tokens: int, output_tokens: int):
+    ``global_share`` (0 to 1) is the part of each output token's starting weights spread evenly over all
+    input tokens (the global mean), the rest on its own group: with 0 a small object reaches only the
+    one or two output tokens of its rows, with 0.5 every output token starts with half of the image's mean."""
+
+    def __init__(self, input_tokens: int, output_tokens: int, global_share: float = 0.0):
         super().__init__()
+        if not 0.0 <= global_share <= 1.0:
+            raise ValueError(f"token mixer global_share must be in [0, 1], got {global_share}")
         self.identity = input_tokens == output_tokens
         if not self.identity:
             self.mix = nn.Linear(input_tokens, output_tokens)
@@ -38,10 +44,10 @@ class TokenMixer(nn.Module):
             # input tokens (rows of the feature map), so the k tokens differ from the first step and
             # keep coarse spatial layout; the small noise breaks ties between equal groups.
             with torch.no_grad():
-                self.mix.weight.zero_()
+                self.mix.weight.fill_(global_share / input_tokens)
                 for j, group in enumerate(torch.arange(input_tokens).tensor_split(output_tokens)):
                     if len(group):
-                        self.mix.weight[j, group] = 1.0 / len(group)
+                        self.mix.weight[j, group] += (1.0 - global_share) / len(group)
                 self.mix.weight.add_(torch.randn_like(self.mix.weight) * 0.01)
                 self.mix.bias.zero_()
 
