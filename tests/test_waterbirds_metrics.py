@@ -85,3 +85,18 @@ def test_the_suite_aggregates_group_metrics_over_seeds_from_records_alone():
     assert math.isclose(metrics["erm_worst_gap"], 0.8 - 0.5)
     assert metrics["masked_share.masktune"] == 1.0 and metrics["selected_share"] == 0.0
     assert "masked_share.erm" not in metrics
+
+
+def test_the_change_against_erm_is_paired_by_seed():
+    # ERM's worst group is 0 at seed 0 and 1 at seed 1; masktune is perfect at both: its own spread is 0, but its
+    # change against the same seed's ERM is +1 then 0, so the paired spread is sqrt(0.5), not 0.
+    suite = SUITES.get("waterbirds")(WaterbirdsConfig())
+    records = _records({"erm": [PREDICTIONS, LABELS], "masktune": [LABELS, LABELS]})
+    metrics = suite.aggregate(records)
+    assert metrics["worst_group_std.masktune"] == 0.0
+    assert math.isclose(metrics["worst_group_change_std.masktune"], math.sqrt(0.5))
+    assert metrics["worst_group_change_std.erm"] == 0.0
+    table = next(t for t in suite.tables(records, {}) if t["title"].startswith("Worst-group change"))
+    (row,) = table["rows"]
+    assert row[1:] == ["+100.0, +0.0", "+50.00 ± 70.71", "1 / 1 / 0"]
+    assert "worst group per seed: 0.0, 100.0" in table["note"]

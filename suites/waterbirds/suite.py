@@ -60,6 +60,7 @@ def _definitions() -> dict[str, str]:
         "avg_groups_std.<method>": "standard deviation over seeds of avg_groups",
         "group_acc.<method>.<group>": "test accuracy on one group, mean over seeds",
         "worst_group_change.<method>": "worst_group of the method minus worst_group of ERM (positive: the method helps)",
+        "worst_group_change_std.<method>": "standard deviation over seeds (ddof=1) of the method's worst_group minus ERM's, paired by seed",
         "erm_worst_gap": "ERM's avg_test minus its worst-group accuracy: how much worse its worst group is than its average",
         "masked_share.<method>": "share of training images the method masked (and fine-tuned on), mean over seeds",
         "selected_share": "share of training images whose dominant explanation word is not a class word (TExplain's selection), mean over seeds",
@@ -85,6 +86,7 @@ def _directions() -> dict[str, bool]:
         for group in GROUP_KEYS:
             table[f"group_acc.{method}.{group}"] = True
         table[f"worst_group_change.{method}"] = True
+        table[f"worst_group_change_std.{method}"] = False
         table[f"masked_share.{method}"] = False  # the paper's point: fewer masked samples for the same gain
     for name in CLASS_NAMES:
         for model in ("erm", "balanced"):
@@ -94,6 +96,45 @@ def _directions() -> dict[str, bool]:
         table[f"detect.doc_freq_difference.{name}"] = True
         table[f"detect.rank_difference.{name}"] = True
     return table
+
+
+def per_seed_accuracy(records: list[dict]) -> dict[str, list]:
+    """Each method's GroupAccuracy on the test split, one per seed, from the records alone."""
+    train = [r for r in records if r["split"] == "train"]
+    test = [r for r in records if r["split"] == "test"]
+    counts = [sum(r["group"] == g for r in train) for g in range(len(GROUP_NAMES))]
+    labels = [r["y"] for r in test]
+    groups = [r["group"] for r in test]
+    methods = list(test[0]["predictions"])
+    seeds = len(test[0]["predictions"][methods[0]])
+    return {method: [group_accuracy([r["predictions"][method][s] for r in test], labels, groups, counts) for s in range(seeds)]
+            for method in methods}
+
+
+def worst_group_changes(per_seed: dict[str, list], method: str) -> list[float]:
+    """The method's worst-group accuracy minus ERM's, seed by seed (each seed's method starts from that seed's ERM)."""
+    return [run.worst_group - erm.worst_group for run, erm in zip(per_seed[method], per_seed["erm"])]
+
+
+def change_table(per_seed: dict[str, list]) -> dict:
+    """Did each method move the worst group? The change against ERM per seed, its mean and spread, and its sign count."""
+    seeds = len(per_seed["erm"])
+    rows = []
+    for method in (m for m in METHODS if m in per_seed and m != "erm"):
+        changes = worst_group_changes(per_seed, method)
+        mean, std = mean_and_std(changes)
+        up, down = sum(c > 1e-9 for c in changes), sum(c < -1e-9 for c in changes)
+        rows.append([LABELS[method], ", ".join(f"{100 * c:+.1f}" for c in changes), f"{100 * mean:+.2f} ± {100 * std:.2f}",
+                     f"{up} / {seeds - up - down} / {down}"])
+    erm = ", ".join(f"{100 * run.worst_group:.1f}" for run in per_seed["erm"])
+    return {
+        "title": "Worst-group change against ERM, paired by seed",
+        "header": ["Method", "Change per seed (points)", "Mean ± std (points)", "Seeds better / equal / worse"],
+        "rows": rows,
+        "note": f"Each seed's methods start from that seed's ERM model (worst group per seed: {erm}) and are scored on the same "
+                f"test images, so the per-seed difference removes ERM's own seed-to-seed spread. {seeds} seed(s); "
+                "the standard deviation is over seeds (ddof=1; 0 for one seed).",
+    }
 
 
 @SUITES.register("waterbirds")
@@ -377,13 +418,11 @@ class WaterbirdsSuite(Suite):
         metrics: dict[str, float] = {}
         if not test:
             return {"num_train": len(train), "num_test": 0}
-        counts = [sum(r["group"] == g for r in train) for g in range(len(GROUP_NAMES))]
         methods = list(test[0]["predictions"])
         seeds = len(test[0]["predictions"][methods[0]])
-        labels = [r["y"] for r in test]
-        groups = [r["group"] for r in test]
+        per_seed = per_seed_accuracy(records)
         for method in methods:
-            runs = [group_accuracy([r["predictions"][method][s] for r in test], labels, groups, counts) for s in range(seeds)]
+            runs = per_seed[method]
             for name in ("worst_group", "avg_weighted", "avg_test", "avg_groups"):
                 mean, std = mean_and_std([getattr(run, name) for run in runs])
                 metrics[f"{name}.{method}"] = mean
@@ -397,6 +436,10 @@ class WaterbirdsSuite(Suite):
             metrics[f"avg_test.{method}"] = float(np.mean([r["per_image_metrics"][f"avg_test.{method}"] for r in test]))
         for method in methods:
             metrics[f"worst_group_change.{method}"] = metrics[f"worst_group.{method}"] - metrics["worst_group.erm"]
+            # Paired by seed (same ERM model, same test images): the spread of the change itself, which is what
+            # says whether a method moved the worst group; the two methods' own spreads share ERM's seed noise.
+            changes = worst_group_changes(per_seed, method)
+            metrics[f"worst_group_change_std.{method}"] = mean_and_std(changes)[1]
         metrics["erm_worst_gap"] = metrics["avg_test.erm"] - metrics["worst_group.erm"]
         for method in (m for m in methods if m != "erm"):
             metrics[f"masked_share.{method}"] = float(np.mean([r["per_image_metrics"][f"masked_share.{method}"] for r in train]))
@@ -437,7 +480,10 @@ class WaterbirdsSuite(Suite):
         return details, figures
 
     def tables(self, records: list[dict], details: dict) -> list[dict]:
-        return table_rows(self.aggregate(records))
+        tables = table_rows(self.aggregate(records))
+        if any(r["split"] == "test" for r in records):
+            tables.append(change_table(per_seed_accuracy(records)))
+        return tables
 
     def stand_in(self, context) -> str | None:
         cfg = self.config
