@@ -7,7 +7,7 @@ import torch
 
 import numpy as np
 
-from texplain.sampling.stopping import AdaptiveStopping, _DrawnWords, predicted_agreement
+from texplain.sampling.stopping import AdaptiveStopping, _DrawnWords, predicted_agreement, predicted_agreement_path
 from texplain.sampling import SamplingConfig, sample_sentences, sample_sentences_batch
 from tiny_models import tiny_prefix_decoder
 
@@ -92,7 +92,7 @@ def test_stop_records_say_how_each_image_stopped():
     sample_sentences_batch(decoder, conditioning[None], [5], fixed, stops=stops)
     assert stops == [None]
     assert record.to_json() == {"sentences": record.sentences, "chunks": record.chunks, "agreement": record.agreement,
-                                "stopped_early": True, "top_k": record.top_k}
+                                "stopped_early": True, "top_k": record.top_k, "reason": "agreement"}
 
 
 def test_the_policy_knows_only_its_draw_function():
@@ -121,3 +121,31 @@ def test_fixed_is_the_default_and_bad_options_are_refused():
         SamplingConfig(stop_chunk=0)
     with pytest.raises(ValueError, match="stop_agreement"):
         SamplingConfig(stop_agreement=1.5)
+
+
+def test_the_predicted_path_starts_at_the_current_agreement_and_ends_at_one():
+    rng = np.random.default_rng(0)
+    sentences = [" ".join(w for w, p in (("boat", 0.9), ("water", 0.5), ("grass", 0.45), ("sky", 0.4)) if rng.random() < p) or "tree" for _ in range(1000)]
+    drawn = _drawn(sentences[:100])
+    points, path = predicted_agreement_path(drawn, k=2, total=1000, seed=1, step=50)
+    assert points[0] == 100 and points[-1] == 1000 and list(np.diff(points)) == [50] * 18
+    assert path[-1] == 1.0 and 0.5 < path[0] < 1.0  # water and grass within 5% of each other: not settled
+    # The first point is the current top-k's agreement: the same estimate as predicted_agreement (other replicates).
+    assert abs(path[0] - predicted_agreement(drawn, k=2, total=1000, seed=1)[0]) < 0.1
+    settled = _drawn(["boat water"] * 100)
+    assert list(predicted_agreement_path(settled, k=2, total=1000, seed=1, step=50)[1]) == [1.0] * 19
+
+
+def test_the_gain_rule_stops_a_near_tie_that_the_agreement_rule_draws_to_the_end():
+    # water and grass in exactly half the sentences each, never together: a coin flip no number of sentences settles early.
+    sentences = ["boat water" if i % 2 else "boat grass" for i in range(1000)]
+    agreement_only = AdaptiveStopping(top_k=2, chunk=50, agreement=0.95, max_sentences=1000)
+    assert agreement_only.replay(sentences, seed=2).reason == "cap"
+    with_gain = dataclasses.replace(agreement_only, gain=0.5)
+    record = with_gain.replay(sentences, seed=2)
+    assert record.reason == "gain" and record.stopped_early and record.sentences < 1000
+    assert record.agreement < 0.95
+    # A clear top-k still stops on the agreement, whatever the gain.
+    assert with_gain.replay(["boat water"] * 1000, seed=2).reason == "agreement"
+    with pytest.raises(ValueError, match="stop_gain"):
+        SamplingConfig(stop_gain=-1.0)

@@ -30,7 +30,7 @@ def test_samples_jsonl_holds_each_images_stop_under_adaptive_stopping_and_no_fie
     assert [row["image_id"] for row in rows] == ["img_a", "img_b"]
     for row in rows:
         stop = row["stopping"]
-        assert set(stop) == {"sentences", "chunks", "agreement", "stopped_early", "top_k"}
+        assert set(stop) == {"sentences", "chunks", "agreement", "stopped_early", "top_k", "reason"}
         assert stop["sentences"] == len(row["sentences"]) == len(sentences[row["image_id"]])
         # The record is the one the rule gives when replayed on that image's fixed-N sentences.
         replayed = AdaptiveStopping.from_config(adaptive).replay(fixed_sentences[row["image_id"]], image_seed(0, row["image_id"]))

@@ -47,32 +47,32 @@ WORLDS = {
 
 # Computed with the scene code of commit 1948d01 (harness/worlds/synthetic.py, before the split); captions
 # (.jsonl, world.json) recomputed for caption text version 3 (the object's closing sentence whenever it fits,
-# issue 16): pixels, PNGs and masks kept their digests.
+# issue 16), and again for version 4 (each filler word in one phrase only): pixels, PNGs and masks kept their digests.
 GOLDEN = {
     "backgrounds": {
-        ".json": "9575594e5d6915dc1fe12c63b97d0178378b49f558d0c2f86a9ad573918ef566",
-        ".jsonl": "d9e553b24e83aa02f308b101a07aa246c64ab185592faab4b74825b2ec078c2e",
+        ".json": "0be36b70ed6cca87166161612fcaeef1bde3f49a930ebc449088bfd538278aa0",
+        ".jsonl": "92cda4bfc4d2e713adc50fce81b01437fd5e7cc657581b47138e7bb790a746c4",
         ".npy": "45346b78c1c3062679b7df79ef6263bfa7a8257664396bc488be93265ba07906",
         ".png": "c614d48d083e918e116430c0cd8dccd2b37a5206c2e1507975e9520917614202",
         "pixels": "b9b411c89626de7a3379fa06f2a22b0d1532a2d689998df2a76c2868625895b9",
     },
     "captions": {
-        ".json": "3d2d86b107c8e85a82a4910dfbf40ad9752c6eac37ed0636b761be85217ef1ac",
-        ".jsonl": "7904bcf56f2ca9db6d9e71258120250d9763ce9283b04f9a148ad39246ccf4a7",
+        ".json": "63878e66009f787fefa73680d69bb591b63e0a3cb038f95148dab0996d85b420",
+        ".jsonl": "7ee0ceb3ed821d17ff7596d58cf476b2cbce81e95a964e94a62e566e49b4fe82",
         ".png": "9c30cc8fef3d933c59484fb5a67affa0ba8b0b96d94ba49ddc141bba06914f0b",
         "pixels": "00d5b211518526341b1461f9316b21fc48379f0703cf04f0159150f7232cb676",
     },
     "default": {
-        ".json": "438c5e99cdbb5922b7197f394061a6724784b03bd4cd419e39a29d533f02310f",
-        ".jsonl": "46fce9c4e344133878f56ea6a021dd7dc4d100a942841b65633a9c7f7edf2757",
+        ".json": "7a94483f3fe7cc9d1ec1faa5dded36e2bdf728e7a3fcc43ed5b027b4272d004f",
+        ".jsonl": "b8277330807630c0504a817c2463e743eddc48afb68950ef1f82550edda4c8f7",
         ".npy": "74fbd071c3837f322eaa5d74f5005ebe6feb76d6afebdea116bb681a0aa33f8a",
         ".png": "23e3a0049e222d81d67718ad1fc0f61ee10a5e20c799bdf219ab83ad96026673",
         "pixels": "1752ed1a5934edeabf4da8e42aadc70a9113d9435f62f922915b8978e0eb6d4f",
     },
     "waterbirds": {
         ".csv": "fce45ae2394cf4b1ff185247ab71c87528f3d60154c087ef7f8758705ef2648f",
-        ".json": "cc90f06506dfae95581e7e34980a303fb9a840b92942a22d854b8648c17dd283",
-        ".jsonl": "bbb8f2bfd5f160a4dc35d05d0c616dc7dc5be0490d0b0d4a48fac3f40bff4b6a",
+        ".json": "b8b225e8621021ac130eee6c051ca4c6dbd154e9189e011fe7dca7d3e1c4c628",
+        ".jsonl": "a2a859630d3845f5c745d4c4d62e458f10206ccb56fd59baa133375e009b37d1",
         ".npy": "163ee25cc2ca76c1b8b028e79096aa90e5a31681ad6b70e98e9f3c5aff1f7f09",
         ".png": "ab11e28485e5456621393b0d496b004d4eeb20cb50ffe8085deea1f798a83a33",
         "pixels": "b751d0668f488fbcd50f824c8fb27b3d13b62e028cf51a2c470c2dca6eba6aab",

@@ -31,7 +31,7 @@ _FIRST_SENTENCES: tuple[str, ...] = (
     "a photo of {np} resting {on_bg}{pos}.",
     "we can see {np} {on_bg}{pos}.",
     "an image with {np} placed {on_bg}{pos}.",
-    "{np} is shown {on_bg}{pos}.",
+    "{np} is visible {on_bg}{pos}.",
     "in this scene {np} appears {on_bg}{pos}.",
 )
 
@@ -53,12 +53,12 @@ _POSITION_PHRASES = {
 # Second sentence when no distractor is mentioned: it describes the background, naming it again
 # in about half of the variants.
 _BACKGROUND_SENTENCES = {
-    "water": ("the water looks calm with small waves all around.", "gentle waves ripple across the surface of the lake."),
-    "grass": ("the grass is thick and fresh in this field.", "tall blades cover the ground all around the spot."),
-    "sand": ("the sand is warm and dry under the bright light.", "tiny grains are scattered over the ground like dust."),
-    "snow": ("the snow is fresh and cold all around.", "cold powder covers the ground everywhere in the scene."),
-    "road": ("the road has painted lane marks along the middle.", "gray asphalt stretches across the whole picture."),
-    "forest": ("the forest is full of tall trees and shade.", "dark trees stand close together behind it."),
+    "water": ("the water looks calm with low waves all around.", "gentle waves ripple across the surface of the lake."),
+    "grass": ("the grass is thick and fresh in this field.", "tall blades rise up thickly all around the patch."),
+    "sand": ("the sand is warm and dry under the hot light.", "tiny grains are scattered over the dunes like dust."),
+    "snow": ("the snow is deep and cold all around.", "cold powder lies deep everywhere on the quiet hills."),
+    "road": ("the road has painted lane marks along the middle.", "smooth asphalt stretches far into the distance."),
+    "forest": ("the forest is full of tall trees and shade.", "dark trees grow close together behind it."),
 }
 
 # Distractor phrases carry no colour or size word, so those words stay about the object.
@@ -71,7 +71,15 @@ _DISTRACTOR_PHRASES = {
 # Part of every world spec (its cache key): raised whenever a change moves a caption word, so a cached
 # world with the old captions is never reused. 2: captions of 20-30 words (the closing sentence below).
 # 3: the closing sentence whenever it fits in 30 words, not only to reach 20 (the object named twice).
-CAPTION_TEXT_VERSION = 3
+# 4: every filler content word in one phrase only, and no size word outside the object's noun phrase (see below).
+CAPTION_TEXT_VERSION = 4
+
+# Why version 4 (issue 16): an explanation's top-5 words are those in most of its sentences, so a filler that
+# several phrases share ("picture" in a first sentence, the road's second sentence and a closing sentence;
+# "ground" in three backgrounds' sentences; "small" in "small waves", a size word meant for the object) adds
+# up across phrases and outranks the object. In the held-out explanations of a version-3 run (world seed 0),
+# "picture" was in the top-5 of 29 of 64 images, and the 8 images whose object missed the top-5 lost it to
+# such fillers (ground, picture, stand, show, whole) at document frequencies of 0.4-0.6.
 
 # Captions shorter than this many words also get the background sentence, then if still short a
 # closing sentence that names the object again. 20 is the sampler's min_words at paper parity
@@ -85,7 +93,7 @@ _MAX_CAPTION_WORDS = 30
 # 35 of a caption's loss, and translators trained on version 2 carried the object in their prefix (a linear
 # probe on it: 0.89 held-out) without the LM learning to say it (object top-5 rate 0.125 of 64 images, the
 # background 1.000). A second mention doubles that share and gives each sampled sentence two chances.
-_CLOSING_SENTENCES = ("the {object} is easy to spot in this view.", "the {object} stands out clearly in the picture.")
+_CLOSING_SENTENCES = ("the {object} is easy to spot in this view.", "the {object} stands out clearly in the frame.")
 
 
 def _article(word: str) -> str:
@@ -137,7 +145,7 @@ def write_caption(
         elif len(mentioned) == 1:
             where = "in the corner" if sky_variant == 0 else f"near the edge of the {background}"
         else:
-            where = "in the corners" if sky_variant == 0 else "around the scene"
+            where = "in the corners" if sky_variant == 0 else "here and there"
         sentences.append(f"{listed} {verb} {where}.")
     if sum(len(x.split()) for x in sentences) < _MIN_CAPTION_WORDS:
         # The second variant of each background sentence does not name the background, so the

@@ -26,6 +26,7 @@ class SamplingConfig:
     stop_top_k: int = 10  # adaptive: the top-k word set that must be stable
     stop_chunk: int = 50  # adaptive: sentences drawn between two checks
     stop_agreement: float = 0.9  # adaptive: predicted top-k Jaccard with the fixed-N result needed to stop
+    stop_gain: float = 0.0  # adaptive: also stop once more sentences are predicted to raise that Jaccard by less than this per 100 (0: off)
 
     def __post_init__(self):
         if not 0.0 < self.top_p <= 1.0:
@@ -42,6 +43,8 @@ class SamplingConfig:
             raise ValueError(f"stopping must be one of {', '.join(STOPPING)}, got '{self.stopping}'")
         if self.stop_top_k < 1 or self.stop_chunk < 1 or not 0.0 < self.stop_agreement <= 1.0:
             raise ValueError("need stop_top_k >= 1, stop_chunk >= 1 and 0 < stop_agreement <= 1")
+        if self.stop_gain < 0:
+            raise ValueError(f"stop_gain must be >= 0 (0: off), got {self.stop_gain}")
 
     @property
     def max_tokens(self) -> int:

@@ -92,6 +92,42 @@ def predicted_agreement(drawn: _DrawnWords, k: int, total: int, seed: int) -> tu
     return float(np.mean(overlap / (2 * k - overlap))), top
 
 
+def _top_k_masks(counts: np.ndarray, alphabetical: np.ndarray, k: int) -> np.ndarray:
+    """Which candidates are in the top-k of each row of document counts (..., M), ties by word as WordStats.top_k."""
+    flat = counts.reshape(-1, counts.shape[-1])
+    order = np.lexsort((np.broadcast_to(alphabetical, flat.shape), -flat), axis=-1)[:, :k]  # (rows, k)
+    masks = np.zeros(flat.shape, dtype=bool)
+    np.put_along_axis(masks, order, True, axis=-1)
+    return masks.reshape(counts.shape)
+
+
+def predicted_agreement_path(drawn: _DrawnWords, k: int, total: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted top-k Jaccard with the final (``total``-sentence) top-k if one stopped now or after
+    ``step``, ``2 * step``, ... more sentences: (sentences at each point, mean Jaccard at each point).
+
+    The same Bayesian bootstrap as ``predicted_agreement``, but the undrawn sentences are simulated in order,
+    segment by segment, so each replicate is a whole possible future: its top-k at every point is compared
+    with its own final top-k. The first point is now (the current top-k, as ``predicted_agreement``), the
+    last is ``total`` (agreement 1)."""
+    n = len(drawn.sets)
+    points = np.array(sorted({*range(n, total, step), total}), dtype=np.int64)
+    candidates = drawn.top_words(CANDIDATES_PER_K * k)
+    if n >= total or len(candidates) <= k:
+        return points, np.ones(len(points))
+    contains = np.array([[word in words for word in candidates] for words in drawn.sets], dtype=np.float64)  # (n, M)
+    rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, n, 1])
+    weights = rng.dirichlet(np.ones(n), size=REPLICATES)  # (R, n)
+    # Document counts at each point: now, then after each simulated segment.
+    segments = np.stack([rng.multinomial(int(size), weights) @ contains for size in np.diff(points)], axis=1)  # (R, S, M)
+    counts = contains.sum(0) + np.concatenate([np.zeros_like(segments[:, :1]), segments.cumsum(axis=1)], axis=1)  # (R, S+1, M)
+    alphabetical = np.argsort(np.argsort(np.array(candidates)))
+    masks = _top_k_masks(counts, alphabetical, k)  # (R, S+1, M)
+    masks[:, 0] = False
+    masks[:, 0, :k] = True  # now: the current top-k itself (candidates are in rank order)
+    overlap = (masks & masks[:, -1:]).sum(-1)  # (R, S+1)
+    return points, (overlap / (2 * k - overlap)).mean(0)
+
+
 def _check_seed(seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"adaptive-stopping:{seed}".encode()).digest()[:8], "little")
 
@@ -107,6 +143,7 @@ class StopRecord:
     agreement: float | None  # predicted top-k agreement at the last check; None when no check ran
     stopped_early: bool  # True: the agreement reached the target; False: all num_sentences were drawn
     top_k: list[str]  # the image's top-k words over the sentences drawn
+    reason: str = "cap"  # agreement: the target was reached; gain: more sentences were predicted to gain too little; cap: all drawn
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,10 +158,20 @@ class AdaptiveStopping:
     chunk: int
     agreement: float
     max_sentences: int
+    gain: float = 0.0  # also stop when no number of further sentences is predicted to raise the agreement by this much per 100 (0: off)
 
     @classmethod
     def from_config(cls, config: SamplingConfig) -> "AdaptiveStopping":
-        return cls(top_k=config.stop_top_k, chunk=config.stop_chunk, agreement=config.stop_agreement, max_sentences=config.num_sentences)
+        return cls(top_k=config.stop_top_k, chunk=config.stop_chunk, agreement=config.stop_agreement, max_sentences=config.num_sentences,
+                   gain=config.stop_gain)
+
+    def _gain_too_small(self, drawn: _DrawnWords, seed: int) -> bool:
+        """True when the best predicted agreement gain per 100 further sentences, over every later stopping
+        point up to max_sentences, is below ``gain``: an image whose top-k sits in a near-tie that only many
+        more sentences could break stops, the budget goes to images that are close to settling."""
+        points, path = predicted_agreement_path(drawn, self.top_k, self.max_sentences, seed, self.chunk)
+        slopes = (path[1:] - path[0]) / (points[1:] - points[0]) * 100.0
+        return slopes.size == 0 or float(slopes.max()) < self.gain
 
     def sample(self, draw: DrawChunk, seeds: Sequence[int]) -> tuple[list[list[str]], list[StopRecord]]:
         """Sentences for each image (one seed each), drawn chunk by chunk through ``draw`` until each
@@ -137,6 +184,7 @@ class AdaptiveStopping:
         drawn = [_DrawnWords() for _ in range(count)]
         chunks = [0] * count
         agreements: list[float | None] = [None] * count
+        reasons = ["cap"] * count
         active = list(range(count))
         while active:
             # Every active image has drawn the same number of sentences (whole chunks until the last).
@@ -156,6 +204,10 @@ class AdaptiveStopping:
                 if len(drawn[b].sets) >= 2 * self.chunk:
                     agreements[b], _ = predicted_agreement(drawn[b], self.top_k, self.max_sentences, _check_seed(seeds[b]))
                     if agreements[b] >= self.agreement:
+                        reasons[b] = "agreement"
+                        continue
+                    if self.gain > 0 and self._gain_too_small(drawn[b], _check_seed(seeds[b])):
+                        reasons[b] = "gain"
                         continue
                 still.append(b)
             active = still
@@ -166,6 +218,7 @@ class AdaptiveStopping:
                 agreement=agreements[b],
                 stopped_early=len(sentences[b]) < self.max_sentences,
                 top_k=drawn[b].top_words(self.top_k),
+                reason=reasons[b],
             )
             for b in range(count)
         ]
