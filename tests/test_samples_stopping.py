@@ -36,3 +36,14 @@ def test_samples_jsonl_holds_each_images_stop_under_adaptive_stopping_and_no_fie
         replayed = AdaptiveStopping.from_config(adaptive).replay(fixed_sentences[row["image_id"]], image_seed(0, row["image_id"]))
         assert stop == replayed.to_json()
     assert any(row["stopping"]["stopped_early"] for row in rows)
+
+
+def test_stop_gain_enters_the_explain_key_only_where_it_acts():
+    from harness.config import load_config
+    from harness.pipeline.run import sampling_key
+
+    base = sampling_key(load_config("quickstart"))
+    assert "stop_gain" not in base  # off: the keys of runs made before the option existed are unchanged
+    assert sampling_key(load_config("quickstart", ["sampling.stop_gain=0.03"])) == base  # fixed N: the gain is unused
+    adaptive = sampling_key(load_config("quickstart", ["sampling.stopping=adaptive", "sampling.stop_gain=0.03"]))
+    assert adaptive["stop_gain"] == 0.03

@@ -296,8 +296,8 @@ def sampling_key(config: RunConfig) -> dict:
     not depend on the batch, tests/test_sampling.py), so a new batch size reuses finished samples."""
     settings = dataclasses.asdict(config.sampling)
     settings.pop("batch_size")
-    if not settings["stop_gain"]:
-        settings.pop("stop_gain")  # off: keys of runs made before the option existed stay valid
+    if not settings["stop_gain"] or settings["stopping"] == "fixed":
+        settings.pop("stop_gain")  # off or unused: keys of runs made before the option existed stay valid
     return settings
 
 
