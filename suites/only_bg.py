@@ -320,10 +320,13 @@ class OnlyBGSuite(Suite):
             ids = [f"{variation}/{item.class_name}/{item.stem}" for _, item in chosen]
             sentences.update(context.explain(ids, tokens, work_dir / "samples.jsonl", description=f"only_bg: explain {variation}"))
 
+        paths = {(variation, it.class_name, it.stem): str(it.path) for variation, items in variation_items.items() for it in items}
         for item in variation_items["original"]:
             key = (item.class_name, item.stem)
             record = {
                 "image_id": f"{item.class_name}/{item.stem}",
+                # The image file of every variation, so a reviewer can open what was explained and classified.
+                "images": {v: paths[(v, *key)] for v in val.variations if (v, *key) in paths},
                 "class": item.class_name,
                 "label": item.label,
                 "truth": scenes.get(item.stem),

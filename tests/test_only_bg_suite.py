@@ -128,6 +128,9 @@ def test_background_reliant_classifier_gets_full_recall_and_object_reliant_none(
     fresh = OnlyBGSuite(OnlyBGConfig(num_classes=3, val_per_class=PER_CLASS, original_per_class=2, top_k=2))
     assert fresh.aggregate(records) == metrics
     assert all(r["planted_background"] == PLANTED[r["class"]] and r["val_classes"] == list(CLASSES) for r in records)
+    # Every record names its image in each variation, and the files are there.
+    assert all(set(r["images"]) == {"original", "only_bg_t", "mixed_same", "mixed_rand"} for r in records)
+    assert all(Path(path).is_file() and r["class"] in path for r in records for path in r["images"].values())
     details, _ = fresh.summarize(records, context, tmp_path / "again")
     assert details["planted_background"] == PLANTED and details["classifiers"]["shortcut"] == "constructed to rely on the background"
 
