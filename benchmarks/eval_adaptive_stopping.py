@@ -220,10 +220,11 @@ def main() -> None:
     # A setting chosen on one world is judged on the others (chosen on the images it is scored on, it would flatter).
     held_out = {}
     worlds = sorted({r["world"] for r in all_rows})
+    def score(rows):
+        return {"saving_total": n * len(rows) / sum(r["sentences"] for r in rows), "mean_jaccard_same_seed": statistics.mean(r["jaccard_same_seed"] for r in rows)}
+
     if len(worlds) > 1:
         for tuned_on in worlds:
-            def score(rows):
-                return {"saving_total": n * len(rows) / sum(r["sentences"] for r in rows), "mean_jaccard_same_seed": statistics.mean(r["jaccard_same_seed"] for r in rows)}
             candidates = []
             for agreement, gain in settings:
                 rows = [r for r in all_rows if r["stop_agreement"] == agreement and r["stop_gain"] == gain]

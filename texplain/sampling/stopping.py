@@ -86,9 +86,7 @@ def predicted_agreement(drawn: _DrawnWords, k: int, total: int, seed: int) -> tu
     # Top-k per replicate, ties by word as WordStats.top_k: candidates are in (count desc, word asc) order
     # now, so rank by (final count desc, alphabetical position asc).
     alphabetical = np.argsort(np.argsort(np.array(candidates)))  # (M,)
-    order = np.lexsort((np.broadcast_to(alphabetical, final.shape), -final), axis=-1)  # (R, M)
-    final_top = order[:, :k]  # (R, k) candidate indices
-    overlap = (final_top < k).sum(-1)  # candidates 0..k-1 are the current top-k
+    overlap = _top_k_masks(final, alphabetical, k)[:, :k].sum(-1)  # candidates 0..k-1 are the current top-k
     return float(np.mean(overlap / (2 * k - overlap))), top
 
 
