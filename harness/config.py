@@ -48,6 +48,9 @@ class WorldConfig:
     image_size: int = 224
     seed: int = 0
     class_background_correlation: float | None = None
+    # Captions written per training image from its scene graph (caption_text.caption_variants; COCO has five).
+    # Each is one training pair, so an epoch costs this many times more: trade epochs for variants (issue 16).
+    captions_per_image: int = 1
 
 
 @dataclass(frozen=True)
@@ -337,4 +340,6 @@ def load_config(name_or_path: str | Path = "quickstart", overrides: list[str] | 
     config = from_dict(RunConfig, raw)
     if config.limit is not None and config.limit < 1:
         raise ConfigError(f"limit must be >= 1 (images per stage), got {config.limit}")
+    if config.world.captions_per_image < 1:
+        raise ConfigError(f"world.captions_per_image must be >= 1 (captions written per training image), got {config.world.captions_per_image}")
     return derive_seeds(config, raw)

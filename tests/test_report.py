@@ -206,3 +206,31 @@ def test_report_shows_a_suite_table_in_the_paper_layout(tmp_path):
     html, md = paths.html.read_text(), paths.markdown.read_text()
     assert "**Table 2 layout**" in md and "| ERM (ours) | 0.500 | 0.900 +- 0.010 |" in md and "| ERM (paper) | 89.790 |" in md
     assert "<h4>Table 2 layout</h4>" in html and "ERM (paper)" in html and "_3 seeds_" in md
+
+
+def test_per_class_rates_count_hits_and_the_other_class_named_instead():
+    """harness/metrics/explain.py per_class_rates on hand-made records: rates, a Wilson interval, confusion."""
+    from harness.metrics.explain import per_class_rates
+
+    def record(obj, top, hit):
+        return {"truth": {"object": obj, "background": "water"}, "top_words": [[w, 0.5] for w in top], "object_in_top_k": hit,
+                "background_in_top_k": "water" in top[:2], "per_image_metrics": {"explain.object_doc_freq_mean": 0.5 if hit else 0.1}}
+
+    records = [record("bird", ["water", "bird", "small"], True), record("bird", ["water", "flower", "small"], False),
+               record("bird", ["flower", "water", "bird"], True), record("boat", ["boat", "water"], True),
+               {"truth": None, "top_words": [["x", 1.0]]}]
+    rows = {r["class"]: r for r in per_class_rates(records, top_k=2, object_words=["bird", "boat", "flower"])}
+    assert set(rows) == {"bird", "boat"}  # records without truth are left out
+    bird = rows["bird"]
+    assert bird["images"] == 3 and bird["object_in_top_k_rate"] == pytest.approx(2 / 3)
+    assert bird["most_confused_with"] == "flower" and bird["most_confused_images"] == 2  # only the top-2 words count
+    low, high = bird["object_in_top_k_interval"]
+    assert 0.15 < low < 0.25 and 0.9 < high < 0.95  # Wilson 95% for 2 of 3: [0.208, 0.939]
+    assert bird["background_in_top_k_rate"] == 1.0 and bird["object_doc_freq_mean"] == pytest.approx(1.1 / 3)
+    assert rows["boat"]["most_confused_with"] is None
+    assert per_class_rates([{"truth": None}], top_k=5) == []
+
+
+def test_report_has_the_per_class_table(run_dir):
+    html = write_report(run_dir).html.read_text()
+    assert 'id="per-class-rates"' in html and "other class word most often in top-k" in html

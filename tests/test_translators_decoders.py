@@ -215,3 +215,21 @@ def test_token_mixer_starts_as_row_pooling_plus_a_global_share():
     shape = TranslatorShape(8, 2, 4, 16)
     assert "mixer_global_share" not in TRANSLATORS.get("mlp_bn")(shape, hidden_dim=8).config()["options"]
     assert TRANSLATORS.get("mlp_bn")(shape, hidden_dim=8, mixer_global_share=0.5).config()["options"]["mixer_global_share"] == 0.5
+
+
+def test_token_mixer_global_tokens_start_as_the_mean_of_all_tokens():
+    """mixer_global_tokens g (translators/base.py): the first g output tokens start as the plain mean of every
+    input token (a CNN's stand-in for a ViT's class token), the other k - g as row groups."""
+    from texplain.translators.base import TokenMixer
+
+    weight = TokenMixer(8, 4, global_tokens=1).mix.weight.detach()  # (4, 8)
+    assert torch.allclose(weight[0], torch.full((8,), 1 / 8), atol=0.05)
+    for j, group in enumerate(torch.arange(8).tensor_split(3), start=1):
+        expected = torch.zeros(8)
+        expected[group] = 1 / len(group)
+        assert torch.allclose(weight[j], expected, atol=0.05)
+    with pytest.raises(ValueError, match="global_tokens"):
+        TokenMixer(8, 4, global_tokens=4)
+    shape = TranslatorShape(8, 2, 4, 16)
+    assert "mixer_global_tokens" not in TRANSLATORS.get("mlp_bn")(shape, hidden_dim=8).config()["options"]
+    assert TRANSLATORS.get("mlp_bn")(shape, hidden_dim=8, mixer_global_tokens=1).config()["options"]["mixer_global_tokens"] == 1

@@ -76,3 +76,43 @@ METRICS.add(Metric(
 def per_image_values(truth: dict, top_words: list[str], stats: WordStats) -> dict[str, float]:
     """One image's values of every registered per-image explain.* metric, in registration order."""
     return {metric.name: metric.per_image(truth, top_words, stats) for metric in METRICS.per_image_metrics("explain.")}
+
+
+def per_class_rates(records: list[dict], top_k: int, object_words: list[str] | None = None) -> list[dict]:
+    """The explain.* rates per true object class, from records.jsonl rows (issue 16: "report per class").
+
+    For each class: its images, the share whose object / background is in the top-k (with a 95% Wilson
+    interval: ten-odd images per class, where a bootstrap of 0/1 values says little), the mean object document
+    frequency, and which *other* class word an explanation of this class most often put in its top-k (the
+    confusion a reader of the class cloud sees, e.g. "flower" in the bird cloud). Records without truth are
+    left out; an empty list when none has it. top_k: the run's explain.top_k (records hold their top 20 words);
+    object_words: the words that count as a class's name (default: the classes seen)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    scored = [r for r in records if (r.get("truth") or {}).get("object") and "object_in_top_k" in r]
+    classes = sorted({r["truth"]["object"] for r in scored})
+    vocabulary = set(object_words or classes)
+    rows = []
+    for name in classes:
+        mine = [r for r in scored if r["truth"]["object"] == name]
+        n = len(mine)
+        hits = sum(bool(r["object_in_top_k"]) for r in mine)
+        low, high = proportion_confint(hits, n, alpha=0.05, method="wilson")
+        confused: dict[str, int] = {}
+        for record in mine:
+            top = [w for w, _ in record.get("top_words", [])][:top_k]
+            for word in top:
+                if word in vocabulary and word != name:
+                    confused[word] = confused.get(word, 0) + 1
+        other = max(sorted(confused), key=lambda w: confused[w]) if confused else None
+        rows.append({
+            "class": name,
+            "images": n,
+            "object_in_top_k_rate": hits / n,
+            "object_in_top_k_interval": [float(low), float(high)],
+            "background_in_top_k_rate": sum(bool(r.get("background_in_top_k")) for r in mine) / n,
+            "object_doc_freq_mean": sum(r.get("per_image_metrics", {}).get("explain.object_doc_freq_mean", 0.0) for r in mine) / n,
+            "most_confused_with": other,
+            "most_confused_images": confused.get(other, 0) if other else 0,
+        })
+    return rows

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import RunConfig
+from harness.worlds.caption_text import caption_variants
 from harness.worlds.default_world import load_scenes, make_world
 from harness.worlds.scene import WorldSpec
 from texplain.hashing import hash_file, hash_json
@@ -48,14 +49,18 @@ def synthetic_world(config: RunConfig, cache_root: Path, progress: bool) -> Trai
         scenes = load_scenes(world_dir)
     else:
         scenes = make_world(spec, world_dir, progress=progress)
+    count = config.world.captions_per_image
     images = [
         CaptionedImage(
-            s.image_id, world_dir / "images" / f"{s.image_id}.png", (s.caption,),
+            s.image_id, world_dir / "images" / f"{s.image_id}.png", tuple(caption_variants(s, count)),
             {"object": s.object_class, "background": s.background, "color": s.color, "caption": s.caption},
         )
         for s in scenes
     ]
-    return TrainingData(images, {"world": spec.to_json()}, "synthetic world (harness/worlds/default_world.py), not real images", world_dir, True)
+    # The variants are written from the scenes, so the spec and their count say what the captions are; 1 keeps
+    # the identity (and so the stage keys) of runs made before the setting existed.
+    identity = {"world": spec.to_json(), **({"captions_per_image": count} if count != 1 else {})}
+    return TrainingData(images, identity, "synthetic world (harness/worlds/default_world.py), not real images", world_dir, True)
 
 
 def _group_by_image(records, scenes: dict | None) -> list[CaptionedImage]:

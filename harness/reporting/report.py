@@ -34,6 +34,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.metrics.explain import per_class_rates
 from harness.metrics.registry import all_metrics, suite_metric_name
 from harness.reporting.svg import Series, line_chart
 from harness.pipeline.run_dir import atomic_write_text
@@ -318,7 +319,27 @@ def class_clouds_section(ctx: _Context) -> Section:
         html += f'<p class="empty" id="empty-clouds">{escape(warning)}</p>'
         markdown += f"> **{warning}**\n\n"
     html += f'<div class="grid">{"".join(cards)}</div>'
-    return Section("class-clouds", "Per-class word clouds", html, markdown + "\n".join(md), stand_in=bool(ctx.stand_in))
+    table_html_part, table_md_part = _per_class_table(run)
+    html += table_html_part
+    return Section("class-clouds", "Per-class word clouds", html, markdown + "\n".join(md) + table_md_part, stand_in=bool(ctx.stand_in))
+
+
+def _per_class_table(run) -> tuple[str, str]:
+    """The explain rates per true class (harness/metrics/explain.py per_class_rates); empty without truth."""
+    top_k = int(run.metrics_json.get("metrics", {}).get("explain.top_k") or 5)
+    rows = per_class_rates(run.records, top_k)
+    if not rows:
+        return "", ""
+    header = ["class", "images", f"object in top-{top_k} [95% Wilson]", f"background in top-{top_k}", "object doc. freq.", "other class word most often in top-k"]
+    body = [
+        [r["class"], str(r["images"]), f"{r['object_in_top_k_rate']:.2f} [{r['object_in_top_k_interval'][0]:.2f}, {r['object_in_top_k_interval'][1]:.2f}]",
+         f"{r['background_in_top_k_rate']:.2f}", f"{r['object_doc_freq_mean']:.2f}",
+         f"{r['most_confused_with']} ({r['most_confused_images']} images)" if r["most_confused_with"] else "-"]
+        for r in rows
+    ]
+    intro = f"Per class (the true object of each explained image): how often its explanation names it, and which other class word it names instead."
+    html = f'<h3 id="per-class-rates">Rates per class</h3><p class="sub">{escape(intro)}</p>' + table_html(header, [[escape(c) for c in row] for row in body], numeric={1, 2, 3, 4})
+    return html, f"\n### Rates per class\n\n{intro}\n\n" + table_md(header, body) + "\n"
 
 
 def _chips(record: dict) -> tuple[str, str]:

@@ -31,12 +31,19 @@ class TokenMixer(nn.Module):
 
     ``global_share`` (0 to 1) is the part of each output token's starting weights spread evenly over all
     input tokens (the global mean), the rest on its own group: with 0 a small object reaches only the
-    one or two output tokens of its rows, with 0.5 every output token starts with half of the image's mean."""
+    one or two output tokens of its rows, with 0.5 every output token starts with half of the image's mean.
 
-    def __init__(self, input_tokens: int, output_tokens: int, global_share: float = 0.0):
+    ``global_tokens`` (0 to k-1) output tokens start as the plain mean of all input tokens instead, and the
+    other k - g as row groups: the global token plays the part of a ViT's class token (the paper's 577 =
+    576 patches + CLS), which a CNN's feature map lacks, so what the whole image holds (the object, wherever
+    it sits) reaches one prefix token at a fixed place, while the row tokens keep the layout."""
+
+    def __init__(self, input_tokens: int, output_tokens: int, global_share: float = 0.0, global_tokens: int = 0):
         super().__init__()
         if not 0.0 <= global_share <= 1.0:
             raise ValueError(f"token mixer global_share must be in [0, 1], got {global_share}")
+        if not 0 <= global_tokens < max(1, output_tokens):
+            raise ValueError(f"token mixer global_tokens must be in [0, {output_tokens - 1}] (k = {output_tokens} output tokens), got {global_tokens}")
         self.identity = input_tokens == output_tokens
         if not self.identity:
             self.mix = nn.Linear(input_tokens, output_tokens)
@@ -45,7 +52,8 @@ class TokenMixer(nn.Module):
             # keep coarse spatial layout; the small noise breaks ties between equal groups.
             with torch.no_grad():
                 self.mix.weight.fill_(global_share / input_tokens)
-                for j, group in enumerate(torch.arange(input_tokens).tensor_split(output_tokens)):
+                self.mix.weight[:global_tokens] = 1.0 / input_tokens
+                for j, group in enumerate(torch.arange(input_tokens).tensor_split(output_tokens - global_tokens), start=global_tokens):
                     if len(group):
                         self.mix.weight[j, group] += (1.0 - global_share) / len(group)
                 self.mix.weight.add_(torch.randn_like(self.mix.weight) * 0.01)

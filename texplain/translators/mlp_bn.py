@@ -23,8 +23,13 @@ class MLPBatchNormTranslator(Translator):
     tiny_options: dict = {"hidden_dim": 64}
 
     def __init__(self, shape: TranslatorShape, hidden_dim: int = 1024, num_layers: int = 3, activation: str = "gelu", dropout: float = 0.0,
-                 output_rms: float | None = None, mixer_global_share: float = 0.0):
-        options = {"output_rms": output_rms} if not mixer_global_share else {"output_rms": output_rms, "mixer_global_share": mixer_global_share}
+                 output_rms: float | None = None, mixer_global_share: float = 0.0, mixer_global_tokens: int = 0):
+        # Options at their defaults stay out of config(): older checkpoints' configs (and stage keys) are unchanged.
+        options = {"output_rms": output_rms}
+        if mixer_global_share:
+            options["mixer_global_share"] = mixer_global_share
+        if mixer_global_tokens:
+            options["mixer_global_tokens"] = mixer_global_tokens
         super().__init__(shape, hidden_dim=hidden_dim, num_layers=num_layers, activation=activation, dropout=dropout, **options)
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation '{activation}'; choose one of {', '.join(ACTIVATIONS)}")
@@ -35,7 +40,7 @@ class MLPBatchNormTranslator(Translator):
         self.norms = nn.ModuleList(nn.BatchNorm1d(d) for d in dims[:-1])
         self.activation = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout)
-        self.mixer = TokenMixer(shape.input_tokens, shape.output_tokens, mixer_global_share)  # base.TokenMixer: why a global share
+        self.mixer = TokenMixer(shape.input_tokens, shape.output_tokens, mixer_global_share, mixer_global_tokens)  # base.TokenMixer: why global tokens
         self.output_scale = OutputScale(shape.output_dim, output_rms)  # base.OutputScale: why a fixed scale helps
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
