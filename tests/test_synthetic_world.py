@@ -252,3 +252,20 @@ def test_load_scenes_errors_name_the_file(tmp_path):
     (tmp_path / "scenes.jsonl").write_text("not json\n")
     with pytest.raises(ValueError, match="scenes.jsonl:1"):
         load_scenes(tmp_path)
+
+
+def test_captions_per_image_gives_each_training_image_its_variants_and_a_new_identity(tmp_path):
+    """world.captions_per_image (harness/pipeline/training_data.py): n captions per image, the scene's own first,
+    written from its scene graph; the data identity (the translator's key) changes with n, except at 1."""
+    from harness.config import ConfigError, load_config
+    from harness.pipeline.training_data import load_training_data
+
+    one = load_training_data(load_config("quickstart", ["world.num_images=6", "world.image_size=32"]), tmp_path, False)
+    three = load_training_data(load_config("quickstart", ["world.num_images=6", "world.image_size=32", "world.captions_per_image=3"]), tmp_path, False)
+    assert all(len(image.captions) == 1 for image in one.images) and "captions_per_image" not in one.identity
+    for a, b in zip(one.images, three.images):
+        assert len(b.captions) == 3 and b.captions[0] == a.captions[0] and len(set(b.captions)) > 1
+        assert all(a.truth["object"] in caption for caption in b.captions)
+    assert three.identity != one.identity
+    with pytest.raises(ConfigError, match="captions_per_image"):
+        load_config("quickstart", ["world.captions_per_image=0"])

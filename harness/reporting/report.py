@@ -337,7 +337,7 @@ def _per_class_table(run) -> tuple[str, str]:
          f"{r['most_confused_with']} ({r['most_confused_images']} images)" if r["most_confused_with"] else "-"]
         for r in rows
     ]
-    intro = f"Per class (the true object of each explained image): how often its explanation names it, and which other class word it names instead."
+    intro = "Per class (the true object of each explained image): how often its explanation names it, and which other class word it names instead."
     html = f'<h3 id="per-class-rates">Rates per class</h3><p class="sub">{escape(intro)}</p>' + table_html(header, [[escape(c) for c in row] for row in body], numeric={1, 2, 3, 4})
     return html, f"\n### Rates per class\n\n{intro}\n\n" + table_md(header, body) + "\n"
 
