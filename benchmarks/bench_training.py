@@ -78,7 +78,7 @@ def needed_flops(decoder, k: int, batch_captions: list[str]) -> tuple[float, flo
     H = config.num_attention_heads
     hd = getattr(config, "head_dim", None) or d // H
     p_body = sum(p.numel() for name, p in decoder.model.model.layers.named_parameters() if p.dim() == 2)
-    targets = [len(decoder._caption_ids(c)) for c in batch_captions]
+    targets = [len(decoder.caption_token_ids(c)) for c in batch_captions]
     lengths = [k + m - 1 for m in targets]
     attention = sum(2 * 2 * H * hd * n * (n + 1) / 2 for n in lengths)
     needed = 2 * (2 * p_body * sum(lengths) + 2 * V * d * sum(targets) + attention)

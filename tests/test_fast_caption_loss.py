@@ -43,7 +43,7 @@ def test_fast_loss_is_the_token_weighted_mean_of_per_caption_losses():
     conditioning = torch.randn(len(CAPTIONS), 3, decoder.conditioning_dim, generator=torch.Generator().manual_seed(1))
     batch_loss, _ = _loss_and_grad(decoder, conditioning, CAPTIONS, fast=True)
     singles = [_loss_and_grad(decoder, conditioning[i : i + 1], [c], fast=True)[0] for i, c in enumerate(CAPTIONS)]
-    tokens = [len(decoder._caption_ids(c)) for c in CAPTIONS]
+    tokens = [len(decoder.caption_token_ids(c)) for c in CAPTIONS]
     assert batch_loss == pytest.approx(sum(l * n for l, n in zip(singles, tokens)) / sum(tokens), rel=1e-5)
 
 

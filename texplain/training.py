@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from texplain.caption_token_weights import TOKEN_WEIGHTINGS, caption_token_weights
 from texplain.checkpoint import atomic_torch_save
 from texplain.decoders.base import FrozenDecoder
 from texplain.device import autocast
@@ -41,6 +42,12 @@ class TrainConfig:
     grad_clip: float = 1.0
     precision: str = "auto"  # fp32 | bf16 | fp16 | auto (texplain/precision.py: from the hardware)
     seed: int = 0
+    # uniform (the paper's mean token cross-entropy) | idf (rare caption tokens weigh more; texplain/caption_token_weights.py)
+    token_weighting: str = "uniform"
+
+    def __post_init__(self):
+        if self.token_weighting not in TOKEN_WEIGHTINGS:
+            raise ValueError(f"unknown train.token_weighting {self.token_weighting!r}; choose one of {', '.join(TOKEN_WEIGHTINGS)}")
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -102,6 +109,8 @@ def train_translator(
             "features": [float(train_features.double().sum()), list(train_features.shape)],
         }
     )
+    # The loss's weight per caption token, from the training captions alone (None: the plain mean).
+    token_weights = caption_token_weights(config.token_weighting, train_captions, decoder.caption_token_ids)
     last = Path(checkpoint_dir) / "last.pt"
     history: list[dict] = []
     start_epoch = 0
@@ -143,7 +152,7 @@ def train_translator(
                 batch = batch[workers.rank :: workers.size]
             features = train_features[batch].to(device)  # (B, T, D)
             with autocast(device, precision):
-                loss = decoder.caption_loss(translator(features), [train_captions[i] for i in batch.tolist()])
+                loss = decoder.caption_loss(translator(features), [train_captions[i] for i in batch.tolist()], token_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             workers.average_gradients(translator.parameters())

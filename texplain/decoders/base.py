@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from texplain.caption_token_weights import weighted_token_mean
 from texplain.decoders.stepper import SlotStepper
 from texplain.hashing import hash_state_dict
 
@@ -62,10 +63,7 @@ class FrozenDecoder(ABC):
 
     def tokenize_captions(self, captions: list[str], max_tokens: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """Caption token ids followed by EOS, right-padded: ids (B, L), mask (B, L)."""
-        rows = []
-        for caption in captions:
-            ids = self.tokenizer(self._caption_text(caption), add_special_tokens=False)["input_ids"][: max_tokens - 1]
-            rows.append(ids + [self.eos_token_id])
+        rows = [self.caption_token_ids(caption, max_tokens) for caption in captions]
         length = max(len(r) for r in rows)
         ids = torch.full((len(rows), length), self.eos_token_id, dtype=torch.long)
         mask = torch.zeros((len(rows), length), dtype=torch.long)
@@ -74,15 +72,30 @@ class FrozenDecoder(ABC):
             mask[i, : len(row)] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def caption_token_ids(self, caption: str, max_tokens: int = 64) -> list[int]:
+        """Token ids of a caption then EOS (at most max_tokens); kept, since every epoch asks again."""
+        cache = self.__dict__.setdefault("_caption_id_cache", {})
+        key = (caption, max_tokens)
+        ids = cache.get(key)
+        if ids is None:
+            ids = self.tokenizer(self._caption_text(caption), add_special_tokens=False)["input_ids"][: max_tokens - 1] + [self.eos_token_id]
+            cache[key] = ids
+        return ids
+
     def _caption_text(self, caption: str) -> str:
         return caption
 
-    def caption_loss(self, conditioning: torch.Tensor, captions: list[str]) -> torch.Tensor:
-        """Mean token cross-entropy of the captions (and their EOS) given the conditioning (B, k, d)."""
+    def caption_loss(self, conditioning: torch.Tensor, captions: list[str], token_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean token cross-entropy of the captions (and their EOS) given the conditioning (B, k, d).
+
+        token_weights: (V,) a weight per target token id (texplain/caption_token_weights.py), or None
+        for the plain mean."""
         ids, mask = self.tokenize_captions(captions)
         logits = self.caption_logits(conditioning, ids, mask)  # (B, L, V)
-        targets = ids.masked_fill(mask == 0, -100)
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        real = mask.reshape(-1) == 1
+        targets = ids.reshape(-1)[real]
+        token_losses = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1])[real], targets, reduction="none")
+        return weighted_token_mean(token_losses, targets, token_weights)
 
     # ---- sampling -----------------------------------------------------------------------------
     @abstractmethod

@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from texplain.caption_token_weights import weighted_token_mean
 from texplain.decoders.static_llama import _rms_norm, _rotate_half, supports_static_llama
 
 
@@ -94,10 +95,13 @@ def _to_grid(packed: torch.Tensor, grid_index: torch.Tensor, batch: int, n_max: 
     return grid.view(batch, n_max, heads, hd).transpose(1, 2)
 
 
-def packed_caption_loss(weights: LlamaTrainingWeights, conditioning: torch.Tensor, caption_ids: list[list[int]]) -> torch.Tensor:
+def packed_caption_loss(
+    weights: LlamaTrainingWeights, conditioning: torch.Tensor, caption_ids: list[list[int]], token_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean token cross-entropy of each caption's ids (caption tokens then EOS) given its conditioning.
 
-    conditioning: (B, k, d), the translator's output (gradients flow back into it); caption_ids: B lists."""
+    conditioning: (B, k, d), the translator's output (gradients flow back into it); caption_ids: B lists;
+    token_weights: (V,) a weight per target id (texplain/caption_token_weights.py), None: the plain mean."""
     w = weights
     device = conditioning.device
     batch, k, d = conditioning.shape
@@ -154,4 +158,4 @@ def packed_caption_loss(weights: LlamaTrainingWeights, conditioning: torch.Tenso
         # Only the rows that predict a caption token reach the final norm, the LM head and the loss.
         h = _rms_norm(x[predicting], w.final_norm, w.final_eps).to(w.dtype)  # (M, d)
         logits = F.linear(h, w.lm_head)  # (M, V)
-        return F.cross_entropy(logits.float(), targets)
+        return weighted_token_mean(F.cross_entropy(logits.float(), targets, reduction="none"), targets, token_weights)

@@ -57,22 +57,13 @@ class PrefixLMDecoder(FrozenDecoder):
     # quantity as FrozenDecoder.caption_loss, within float rounding); False forces the generic path.
     fast_caption_loss = True
 
-    def caption_loss(self, conditioning: torch.Tensor, captions: list[str]) -> torch.Tensor:
+    def caption_loss(self, conditioning: torch.Tensor, captions: list[str], token_weights: torch.Tensor | None = None) -> torch.Tensor:
         if not (self.fast_caption_loss and supports_fast_caption_loss(self.model)):
-            return super().caption_loss(conditioning, captions)
+            return super().caption_loss(conditioning, captions, token_weights)
         device_type = conditioning.device.type
         # The compute dtype: the autocast dtype the training runs under, else the model's own.
         dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else self.model.dtype
-        return packed_caption_loss(self._training_weights(dtype), conditioning, [self._caption_ids(c) for c in captions])
-
-    def _caption_ids(self, caption: str, max_tokens: int = 64) -> list[int]:
-        """Token ids of a caption then EOS, as tokenize_captions; kept, since every epoch asks again."""
-        cache = self.__dict__.setdefault("_caption_id_cache", {})
-        ids = cache.get(caption)
-        if ids is None:
-            ids = self.tokenizer(self._caption_text(caption), add_special_tokens=False)["input_ids"][: max_tokens - 1] + [self.eos_token_id]
-            cache[caption] = ids
-        return ids
+        return packed_caption_loss(self._training_weights(dtype), conditioning, [self.caption_token_ids(c) for c in captions], token_weights)
 
     def _training_weights(self, dtype: torch.dtype) -> LlamaTrainingWeights:
         """Fused, cast weights for the training forward, built once per dtype (a copy of the model's
