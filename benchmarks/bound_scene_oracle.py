@@ -14,7 +14,9 @@ what the recipe reaches with real features from above, as far as one training ru
 
 Usage: .venv/bin/python benchmarks/bound_scene_oracle.py --out /tmp/runs/oracle [--set key=value ...]
 (the suites are off; use its own --out root: its translator stage would otherwise share a key with a
-real run's). Prints the run's metrics and writes results/benchmarks/scene-oracle-<date>.json.
+real run's). Prints the run's metrics and writes results/benchmarks/<input>-oracle-<date>.json.
+``--input image-mean`` replaces each image's tokens by its own mean token instead (a label-free diagnostic:
+the layout gone, the appearance kept).
 """
 
 from __future__ import annotations
@@ -54,11 +56,24 @@ def scene_mean_tokens(tokens: torch.Tensor, truths: list[dict], train_indices: l
     return out
 
 
+def image_mean_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """Each item's tokens replaced by its own mean token, at every position (label-free: the layout is gone,
+    the image's appearance stays)."""
+    return tokens.mean(dim=1, keepdim=True).expand_as(tokens).contiguous()
+
+
+INPUTS = {
+    "scene": "the mean tokens of the training images of the item's (object, background): the bound",
+    "image-mean": "the item's own mean token at every position: what is left without the layout (label-free)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--config", default="quickstart")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--input", choices=sorted(INPUTS), default="scene", help="what replaces every image's tokens")
     args = parser.parse_args()
     config = load_config(args.config, SUITES_OFF + args.overrides)
     data = load_training_data(config, cache_root(), progress=False)
@@ -71,7 +86,10 @@ def main() -> None:
 
     def oracle_features_step(*a, **k):
         classifier, cache, features = real_features_step(*a, **k)
-        features.tokens = scene_mean_tokens(features.tokens, truths, train_indices)
+        if args.input == "scene":
+            features.tokens = scene_mean_tokens(features.tokens, truths, train_indices)
+        else:
+            features.tokens = image_mean_tokens(features.tokens)
         return classifier, cache, features
 
     pipeline.features_step = oracle_features_step
@@ -81,6 +99,8 @@ def main() -> None:
     summary = {
         "run": str(run_dir),
         "config": args.config,
+        "input": args.input,
+        "input_means": INPUTS[args.input],
         "overrides": args.overrides,
         "metrics": {k: metrics["metrics"].get(k) for k in keys},
         "intervals": {k: metrics["intervals"].get(k) for k in keys},
@@ -90,7 +110,7 @@ def main() -> None:
         "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
     }
     print(json.dumps(summary, indent=2))
-    out = Path("results/benchmarks") / f"scene-oracle-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    out = Path("results/benchmarks") / f"{args.input}-oracle-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {out}")

@@ -28,3 +28,10 @@ def test_tokens_become_their_scenes_training_mean():
     assert torch.equal(out[1], tokens[4])  # no boat-on-road in training: the boat mean (one item)
     assert torch.equal(out[5], tokens[5])
     assert not torch.equal(out[0], tokens[0])  # the held-out item's own tokens are gone
+
+
+def test_image_mean_tokens_keep_each_image_its_own_mean():
+    tokens = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
+    out = bound_scene_oracle.image_mean_tokens(tokens)
+    assert out.shape == tokens.shape
+    assert torch.allclose(out[1, 2], tokens[1].mean(dim=0)) and torch.allclose(out[1, 0], out[1, 3])
