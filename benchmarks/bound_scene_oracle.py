@@ -13,8 +13,8 @@ else is the default run: the same translator, captions, training, sampling and s
 what the recipe reaches with real features from above, as far as one training run can show.
 
 Usage: .venv/bin/python benchmarks/bound_scene_oracle.py --out /tmp/runs/oracle [--set key=value ...]
-(the suites are off; use its own --out root: its translator stage would otherwise share a key with a
-real run's). Prints the run's metrics and writes results/benchmarks/<input>-oracle-<date>.json.
+(the suites are off; the feature source's identity is tagged with the input, so its translator stage never
+shares a key with a real run's). Prints the run's metrics and writes results/benchmarks/<input>-oracle-<date>.json.
 ``--input image-mean`` replaces each image's tokens by its own mean token instead (a label-free diagnostic:
 the layout gone, the appearance kept).
 """
@@ -86,6 +86,10 @@ def main() -> None:
 
     def oracle_features_step(*a, **k):
         classifier, cache, features = real_features_step(*a, **k)
+        # The replaced tokens are another feature source: tag its identity, so the translator stage (keyed
+        # by it) never shares a key with a real run's under the same --out root.
+        real_identity = classifier.identity
+        classifier.identity = lambda: {**real_identity(), "oracle_input": args.input}
         if args.input == "scene":
             features.tokens = scene_mean_tokens(features.tokens, truths, train_indices)
         else:
