@@ -22,6 +22,12 @@ import torch
 TOKEN_WEIGHTINGS = ("uniform", "idf")
 
 
+def check_token_weighting(weighting: str) -> None:
+    """The one place an unknown weighting is refused (TrainConfig checks at construction, before any work)."""
+    if weighting not in TOKEN_WEIGHTINGS:
+        raise ValueError(f"unknown train.token_weighting {weighting!r}; choose one of {', '.join(TOKEN_WEIGHTINGS)}")
+
+
 def idf_token_weights(caption_ids: list[list[int]]) -> torch.Tensor:
     """(V,) weight per token id, V = 1 + the largest id seen; ids no caption holds get 1."""
     if not caption_ids:
@@ -36,11 +42,10 @@ def idf_token_weights(caption_ids: list[list[int]]) -> torch.Tensor:
 
 def caption_token_weights(weighting: str, captions: list[str], caption_ids: Callable[[str], list[int]]) -> torch.Tensor | None:
     """The weights of one weighting for these training captions (None: uniform, the plain mean)."""
+    check_token_weighting(weighting)
     if weighting == "uniform":
         return None
-    if weighting == "idf":
-        return idf_token_weights([caption_ids(caption) for caption in captions])
-    raise ValueError(f"unknown train.token_weighting {weighting!r}; choose one of {', '.join(TOKEN_WEIGHTINGS)}")
+    return idf_token_weights([caption_ids(caption) for caption in captions])
 
 
 def weighted_token_mean(token_losses: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from texplain.caption_token_weights import TOKEN_WEIGHTINGS, caption_token_weights
+from texplain.caption_token_weights import caption_token_weights, check_token_weighting
 from texplain.checkpoint import atomic_torch_save
 from texplain.decoders.base import FrozenDecoder
 from texplain.device import autocast
@@ -46,8 +46,7 @@ class TrainConfig:
     token_weighting: str = "uniform"
 
     def __post_init__(self):
-        if self.token_weighting not in TOKEN_WEIGHTINGS:
-            raise ValueError(f"unknown train.token_weighting {self.token_weighting!r}; choose one of {', '.join(TOKEN_WEIGHTINGS)}")
+        check_token_weighting(self.token_weighting)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
