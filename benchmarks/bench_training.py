@@ -18,7 +18,8 @@ FLOPs: the matmul work that the loss really needs, per step: forward 2 * P_body 
 causal attention scores (2 * 2 * H * hd * sum n(n+1)/2), and the same again for the input gradients
 (the LM is frozen: no weight gradients), with N the real token positions (prefix + caption inputs) and M
 the caption targets. Achieved GFLOP/s = needed FLOPs / seconds, against a matmul peak measured in the
-same run (the best of several products of the model's own shape, (N x 576) @ (576 x 3072), per dtype).
+same run (per dtype, the best of several products of the model's own shape, (N x 576) @ (576 x 3072), and
+of a 1024^3 product, whichever is faster).
 The baseline's own work (padded rows, logits at every position) is reported too. The limit of the ratio:
 the needed work at 100% of the peak against the baseline's measured time (1 / the baseline's share of the
 peak); where it is under 2x, no implementation of the same loss is twice as fast as the baseline here.
@@ -89,16 +90,17 @@ def needed_flops(decoder, k: int, batch_captions: list[str]) -> tuple[float, flo
     return needed, padded
 
 
-def matmul_peak(dtype: torch.dtype, rows: int, repeats: int = 7) -> float:
-    """Best GFLOP/s of the model's MLP shape (rows x 576) @ (576 x 3072) right now, for this dtype."""
-    a = torch.randn(rows, 576).to(dtype)
-    w = torch.randn(3072, 576).to(dtype)
+def matmul_peak(dtype: torch.dtype, rows: int, inner: int = 576, cols: int = 3072, repeats: int = 7) -> float:
+    """Best GFLOP/s of (rows x inner) @ (inner x cols) right now, for this dtype; by default the model's MLP
+    shape, (rows x 576) @ (576 x 3072)."""
+    a = torch.randn(rows, inner).to(dtype)
+    w = torch.randn(cols, inner).to(dtype)
     F.linear(a, w)
     best = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
         F.linear(a, w)
-        best = max(best, 2 * rows * 576 * 3072 / (time.perf_counter() - start) / 1e9)
+        best = max(best, 2 * rows * inner * cols / (time.perf_counter() - start) / 1e9)
     return best
 
 
@@ -174,7 +176,9 @@ def main() -> None:
                 result = run_round(way, decoder, translator, initial, features, texts, batches, precision)
                 if repeat:
                     rounds[way].append(result)
-            peaks.append(matmul_peak(dtype, rows=args.batch * 35))
+            # The model's own shape, and a 1024^3 product (often faster on AVX2-only CPUs): the limit of
+            # the ratio is taken against the faster of the two, so it is never understated.
+            peaks.append(max(matmul_peak(dtype, rows=args.batch * 35), matmul_peak(dtype, rows=1024, inner=1024, cols=1024)))
             if repeat:
                 print(f"{precision} repeat {repeat}: ours {rounds['ours'][-1]['captions'] / rounds['ours'][-1]['seconds']:.2f} captions/s, "
                       f"baseline {rounds['baseline'][-1]['captions'] / rounds['baseline'][-1]['seconds']:.2f}, load {os.getloadavg()[0]:.2f}", flush=True)
