@@ -17,7 +17,8 @@ every returned sequence runs the prefix and ``max_new_tokens`` positions). Atten
 left out (under 3% here). The share is against a matmul peak measured in the same process (the best of
 several (1024 x 1024) @ (1024 x 1024) products, per dtype, measured before every repeat). The limit of the
 ratio (``ratio_limit_at_peak``): ours running its own token positions with every matmul at that peak and
-nothing else costing time, against generate as measured; a target ratio above it cannot be met on this CPU.
+nothing else costing time, against generate as measured; a target ratio above it cannot be met on this CPU
+by any implementation whose matmuls run no faster than that peak.
 
 Precisions: ``--precisions auto`` (the default) measures fp32 always, and bf16 too where this CPU runs it
 natively (texplain/precision.py's probe, recorded in the JSON); ``--precisions fp32,bf16`` forces both, which

@@ -22,7 +22,8 @@ same run (per dtype, the best of several products of the model's own shape, (N x
 of a 1024^3 product, whichever is faster).
 The baseline's own work (padded rows, logits at every position) is reported too. The limit of the ratio:
 the needed work at 100% of the peak against the baseline's measured time (1 / the baseline's share of the
-peak); where it is under 2x, no implementation of the same loss is twice as fast as the baseline here.
+peak); where it is under 2x, no implementation of the same loss whose matmuls run no faster than that peak
+is twice as fast as the baseline here.
 
 Usage: .venv/bin/python benchmarks/bench_training.py [--precisions auto|fp32,bf16] [--repeats 3] [--steps 6] [--batch 16] [--profile]
 Writes results/benchmarks/training-<date>.json and prints a table.
