@@ -269,3 +269,24 @@ def test_captions_per_image_gives_each_training_image_its_variants_and_a_new_ide
     assert three.identity != one.identity
     with pytest.raises(ConfigError, match="captions_per_image"):
         load_config("quickstart", ["world.captions_per_image=0"])
+
+
+def test_a_second_run_reuses_the_cached_world_without_writing(tmp_path, monkeypatch):
+    # A rerun of `texplain run` must read the world back: world.json holds lists where the spec holds
+    # tuples, and a comparison of parsed values once re-rendered the whole world on every run.
+    import harness.worlds.default_world as default_world
+    from harness.config import load_config
+    from harness.pipeline.training_data import synthetic_world
+
+    config = load_config("quickstart", ["world.num_images=4", "world.image_size=64"])
+    first = synthetic_world(config, tmp_path, progress=False)
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    assert len(files) == 2 * 4 + 3
+
+    def must_not_render(*args, **kwargs):
+        raise AssertionError("the cached world was rendered again")
+
+    monkeypatch.setattr(default_world, "render_scene", must_not_render)
+    second = synthetic_world(config, tmp_path, progress=False)
+    assert second.images == first.images and second.identity == first.identity
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == files  # nothing rewritten

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.config import RunConfig
 from harness.worlds.caption_text import caption_variants
-from harness.worlds.default_world import load_scenes, make_world
+from harness.worlds.default_world import make_world
 from harness.worlds.scene import WorldSpec
 from texplain.hashing import hash_file, hash_json
 
@@ -45,10 +45,7 @@ def synthetic_world(config: RunConfig, cache_root: Path, progress: bool) -> Trai
         class_background_correlation=config.world.class_background_correlation,
     )
     world_dir = cache_root / "worlds" / hash_json(spec.to_json())[:16]
-    if (world_dir / "world.json").exists() and json.loads((world_dir / "world.json").read_text()) == spec.to_json():
-        scenes = load_scenes(world_dir)
-    else:
-        scenes = make_world(spec, world_dir, progress=progress)
+    scenes = make_world(spec, world_dir, progress=progress)  # reads a finished world back without writing
     count = config.world.captions_per_image
     images = [
         CaptionedImage(

@@ -28,7 +28,10 @@ def make_world(spec: WorldSpec, out_dir: Path, progress: bool = True) -> list[Sc
     spec gives byte-identical files. An `out_dir` holding a different world is an error.
     """
     out_dir = Path(out_dir)
-    spec_json = json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n"
+    if is_finished_world(spec, out_dir):
+        # Already rendered: read it back, write nothing (a rerun of a run must not re-render 1344 images).
+        return load_scenes(out_dir)
+    spec_json = world_file_text(spec)
     world_file = out_dir / "world.json"
     if world_file.exists() and world_file.read_text() != spec_json:
         raise FileExistsError(
@@ -53,6 +56,18 @@ def make_world(spec: WorldSpec, out_dir: Path, progress: bool = True) -> list[Sc
     # world.json last: its presence with matching content marks a finished world.
     world_file.write_text(spec_json)
     return scenes
+
+
+def world_file_text(spec: WorldSpec) -> str:
+    """The exact text of a finished world's world.json. Compared as text, not as parsed JSON: the spec
+    holds tuples, which a JSON round trip turns into lists, so parsed values never equal `spec.to_json()`."""
+    return json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def is_finished_world(spec: WorldSpec, world_dir: Path) -> bool:
+    """True when `world_dir` holds the finished world of `spec` (world.json, written last, matches it)."""
+    world_file = Path(world_dir) / "world.json"
+    return world_file.is_file() and (Path(world_dir) / "scenes.jsonl").is_file() and world_file.read_text() == world_file_text(spec)
 
 
 def load_scenes(world_dir: Path) -> list[Scene]:
