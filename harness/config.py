@@ -55,10 +55,23 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
+    # packaged:<name>, timm:<name>[@checkpoint] or python:<module>:<factory>@<layer> (texplain/classifier.py)
     classifier: str = "packaged:efficientnet_lite0"
     decoder_kind: str = "prefix"
     decoder: str = "packaged:smollm2-135m"
     device: str = "auto"
+    # A dry run: the classifier's and the decoder's architectures with seeded random weights, nothing
+    # downloaded (texplain/random_weights.py). It proves the code path at the real shapes; its words mean nothing,
+    # and config.json, metrics.json, the report and the translator's checkpoint say so.
+    random_weights: bool = False
+    # Preprocessing of a python: classifier (input_size, mean, std, interpolation, crop_pct, crop_mode), over the
+    # model's pretrained_cfg or the default (texplain/python_classifier.py); packaged and timm models carry their own.
+    preprocessing: dict = field(default_factory=dict)
+
+    def decoder_key(self) -> dict:
+        """The decoder as translator stages are keyed by it: kind and spec, and random weights when on
+        (absent otherwise, so the keys of runs on real weights are what they were)."""
+        return {"kind": self.decoder_kind, "spec": self.decoder, **({"random_weights": True} if self.random_weights else {})}
 
 
 @dataclass(frozen=True)

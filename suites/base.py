@@ -14,6 +14,8 @@ A suite is a class registered in ``SUITES`` with
   module; the run config's ``suites.<name>`` section is read into it (harness/config.py's SuitesConfig);
 - ``preflight(config)``: what a run with that config would miss (folders, files), each a sentence
   naming the key and the fix; ``texplain run`` lists them all before anything heavy starts;
+- ``hub_models(config)``: the models it loads by Hugging Face hub id or folder, which preflight checks
+  with the run's own (cached, or the hub answers, or the folder holds them);
 - ``headline``: the metric names or patterns (``recall_at_k.*``, ``acc.<variation>``) that
   ``texplain run`` prints when it finishes;
 - ``tiny_options``: config values for a run of seconds on a tiny world (tests/test_suite_contract.py
@@ -50,6 +52,7 @@ from typing import Any, Iterable, Iterator
 from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT
 from harness.metrics.intervals import intervals_of
 from harness.metrics.registry import METRICS, suite_metrics
+from harness.pipeline.hub_models import HubModel
 from harness.pipeline.run_dir import write_json, write_jsonl
 from texplain.registry import Registry
 
@@ -122,6 +125,12 @@ class Suite(ABC):
     @classmethod
     def preflight(cls, config: Any) -> list[str]:
         """What a run with this config would miss; a suite that reads nothing from disk misses nothing."""
+        return []
+
+    @classmethod
+    def hub_models(cls, config: Any) -> list[HubModel]:
+        """The models a run with this config loads by hub id or folder (harness/pipeline/hub_models.py);
+        preflight checks that each is cached, reachable or present. None by default."""
         return []
 
     @classmethod

@@ -31,6 +31,10 @@ def test_paper_profile_fails_early_listing_every_missing_part(monkeypatch, tmp_p
     assert "hf:Salesforce/blip-image-captioning-base" in message
     assert "data.root: /data/coco does not exist" in message
     assert "suites.only_bg.dataset: /data/bg_challenge" in message
+    # The generative-latent suite's own models, not only its COCO paths.
+    assert "suites.generative_latents.generator: Stable Diffusion (diffusers) stable-diffusion-v1-5/stable-diffusion-v1-5 is not in the local Hugging Face cache" in message
+    assert "suites.generative_latents.captioner: BLIP captioner (transformers) Salesforce/blip-image-captioning-base is not in the local" in message
+    assert "suites.generative_latents.embedder: sentence embedder bert-base-uncased" in message
     if not __import__("torch").cuda.is_available():
         assert "models.device: 'cuda'" in message
 
@@ -152,3 +156,66 @@ def test_hub_reachability_goes_through_huggingface_hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub.utils, "get_session", lambda: Session())
     assert preflight_module.hub_reachable() is False
     assert heads == [(huggingface_hub.constants.ENDPOINT, preflight_module.HUB_TIMEOUT_SECONDS)]
+
+
+# --- the suites' own models, dry runs and python: classifiers ---------------------------------------------
+
+def _empty_hub_cache(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(preflight_module, "hub_reachable", lambda: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+
+
+def test_suite_models_are_checked_in_folders_and_on_the_hub(tmp_path, monkeypatch):
+    from harness.pipeline.hub_models import HubModel
+
+    _empty_hub_cache(monkeypatch, tmp_path)
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    model = HubModel("suites.generative_latents.generator", str(sd), ("model_index.json",), "Stable Diffusion (diffusers)")
+    assert "holds no model_index.json" in model.problem(lambda: False)
+    (sd / "model_index.json").write_text("{}")
+    assert model.problem(lambda: False) is None
+    missing = HubModel("suites.generative_latents.generator", str(tmp_path / "nope" / "sd"), ("model_index.json",), "Stable Diffusion (diffusers)")
+    assert "does not exist" in missing.problem(lambda: True)
+    hub = HubModel("suites.generative_latents.captioner", "Salesforce/blip-image-captioning-base", ("config.json",), "BLIP captioner (transformers)")
+    assert hub.problem(lambda: True) is None and "huggingface-cli download Salesforce/blip-image-captioning-base" in hub.problem(lambda: False)
+    # Real models on the generative-latent suite's real path, with the suite's COCO paths in place: only the models are missing.
+    coco = tmp_path / "coco" / "annotations"
+    coco.mkdir(parents=True)
+    for split in ("val2017", "train2017"):
+        (coco / f"captions_{split}.json").write_text("{}")
+    overrides = ["suites.only_bg.enabled=false", "suites.waterbirds.enabled=false", f"suites.generative_latents.coco_root={tmp_path / 'coco'}",
+                 f"suites.generative_latents.generator={sd}", "suites.generative_latents.captioner=Salesforce/blip-image-captioning-base",
+                 "suites.generative_latents.categories=cat,dog"]
+    with pytest.raises(ConfigError) as error:
+        preflight(load_config("quickstart", overrides))
+    assert "suites.generative_latents.captioner" in str(error.value) and "generator" not in str(error.value)
+
+
+def test_the_paper_dry_run_needs_nothing_from_the_network(tmp_path, monkeypatch):
+    _empty_hub_cache(monkeypatch, tmp_path)
+    config = load_config("paper-dry-run")
+    assert config.models.random_weights and config.models.classifier == load_config("paper").models.classifier
+    preflight(config)  # no weights, no datasets, no CUDA asked for
+    with pytest.raises(ConfigError, match="models.random_weights: applies to hf: decoders; packaged:smollm2-135m ships its weights"):
+        preflight(load_config("quickstart", ["models.random_weights=true"]))
+    with pytest.raises(ConfigError, match="random weights need an architecture name"):
+        preflight(load_config("paper-dry-run", [f"models.classifier=timm:resnet18@{tmp_path}/w.pt"]))
+
+
+def test_python_classifiers_are_checked_before_anything_heavy(tmp_path, monkeypatch):
+    monkeypatch.setattr(preflight_module, "hub_reachable", lambda: False)
+    (tmp_path / "own_models.py").write_text("def build():\n    raise RuntimeError('not called by preflight')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    preflight(load_config("quickstart", ["models.classifier=python:own_models:build@layer4"]))
+    with pytest.raises(ConfigError) as error:
+        preflight(load_config("quickstart", ["models.classifier=python:own_modelz:build@layer4", "models.preprocessing={input_size: 256}"]))
+    assert "cannot import module 'own_modelz'" in str(error.value) and "models.preprocessing" not in str(error.value)
+    with pytest.raises(ConfigError, match="has no attribute 'buidl'. Did you mean 'build'"):
+        preflight(load_config("quickstart", ["models.classifier=python:own_models:buidl@layer4"]))
+    with pytest.raises(ConfigError, match="models.preprocessing: applies to python: classifiers"):
+        preflight(load_config("quickstart", ["models.preprocessing={input_size: 256}"]))
+    with pytest.raises(ConfigError, match="suites.waterbirds.classifier: python:own_models:build@layer4: this suite fine-tunes a timm model"):
+        preflight(load_config("quickstart", ["suites.waterbirds.classifier=python:own_models:build@layer4"]))

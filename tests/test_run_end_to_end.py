@@ -134,7 +134,7 @@ def _kill_when(process: subprocess.Popen, ready, timeout: float = 300.0) -> None
 def _losses(path: Path) -> list[dict]:
     """The per-epoch training history of a run without its wall-clock fields."""
     history = json.loads((path / "metrics.json").read_text())["training"]
-    return [{k: v for k, v in epoch.items() if k not in ("seconds", "captions_per_second")} for epoch in history]
+    return [{k: v for k, v in epoch.items() if k not in ("seconds", "captions_per_second", "seconds_per_step")} for epoch in history]
 
 
 def _killed_twice_then_resumed(overrides: list[str], config, killed_out: Path) -> Path:

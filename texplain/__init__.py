@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 # The public API, imported on first use: `import texplain.sampling` (as the harness does, module by module)
 # then does not pull in the classifier, decoder and checkpoint code that Explainer needs.
-__all__ = ["__version__", "Explainer", "Explanation", "Prediction", "HookedClassifier"]
+__all__ = ["__version__", "Explainer", "Explanation", "Prediction", "HookedClassifier", "train_explainer"]
 
 
 def __getattr__(name: str):
@@ -30,4 +30,8 @@ def __getattr__(name: str):
         from texplain.hooked_classifier import HookedClassifier
 
         return HookedClassifier
+    if name == "train_explainer":
+        from texplain.fit import train_explainer
+
+        return train_explainer
     raise AttributeError(f"module 'texplain' has no attribute '{name}'")

@@ -9,7 +9,9 @@ A translator is saved in the layout of Hugging Face's ``save_pretrained``: a fol
   conditioning size, vocabulary, weights hash), the weights file's sha256, and ``extra`` (the run
   config and training history).
 
-So a translator someone shares can be loaded without trusting them (issue 11). Loading it against
+So a translator someone shares can be loaded without trusting them. Nor does loading one import code: a
+translator trained for a classifier that is code (a ``python:`` spec, a HookedClassifier) must be handed
+that classifier by the caller, who decides to trust the code. Loading it against
 another classifier or decoder raises CheckpointMismatchError naming the field that differs and the
 fix, because a translator trained for one feature space produces confident nonsense in another.
 
@@ -33,7 +35,7 @@ from typing import Any, Callable
 import safetensors.torch
 import torch
 
-from texplain.errors import CheckpointMismatchError, InputFileError
+from texplain.errors import CheckpointMismatchError, ClassifierRequiredError, InputFileError
 from texplain.translators import Translator, TranslatorShape, build_translator
 
 log = logging.getLogger(__name__)
@@ -223,9 +225,41 @@ def _compare(path: Path, what: str, recorded: dict, actual: dict, fields: tuple[
             )
 
 
+# Classifier specs that name code rather than weights: python:<module>:<factory>@<layer>
+# (texplain/python_classifier.py) and module:<class>:<layer> (a HookedClassifier around a user's module).
+CODE_CLASSIFIER_SOURCES = ("python", "module")
+
+
+def names_code(classifier: dict) -> bool:
+    """Whether a recorded classifier identity names code (which loading a checkpoint must never import)."""
+    return str(classifier.get("spec", "")).partition(":")[0] in CODE_CLASSIFIER_SOURCES
+
+
+def classifier_required(path: Path, recorded: dict) -> ClassifierRequiredError:
+    """The error for a checkpoint whose classifier is code and was not passed in: how to pass it."""
+    spec = recorded.get("spec")
+    if str(spec).startswith("python:"):
+        how = (f"build it with texplain.classifier.FrozenClassifier.from_spec({spec!r}) (that imports and runs the code: "
+               "only if you trust it) or as a HookedClassifier")
+    else:
+        how = "build it as it was built for training: HookedClassifier(model, layer=..., class_names=..., transform=...)"
+    return ClassifierRequiredError(
+        f"{path} was trained for classifier {spec}, which is code of one's own, and a translator checkpoint never "
+        f"imports the code it names; pass the classifier in: Explainer.from_checkpoint(path, classifier=...) or "
+        f"load_translator(path, classifier=...); {how}"
+    )
+
+
+def classifier_identity(classifier: Any) -> dict:
+    """A classifier object's identity with its feature shape, as checkpoints record it (a dict passes through)."""
+    if isinstance(classifier, dict):
+        return classifier
+    return {**classifier.identity(), "feature_shape": list(classifier.feature_shape)}
+
+
 def load_translator(
     path: Path,
-    classifier: dict | None = None,
+    classifier: Any = None,
     decoder: dict | None = None,
     *,
     trust_pickle: bool = False,
@@ -233,11 +267,17 @@ def load_translator(
 ) -> tuple[Translator, dict]:
     """Rebuild the translator; when identities are given, refuse a classifier/decoder it does not fit.
 
-    payload: what read_checkpoint(path) already returned, so the file is not read (or unpickled) twice."""
+    classifier: its identity (with 'feature_shape') or the classifier object itself; a checkpoint whose
+    classifier is code (a python: spec, a HookedClassifier) needs it, and raises ClassifierRequiredError
+    without it. payload: what read_checkpoint(path) already returned, so the file is not read (or
+    unpickled) twice."""
     path = Path(path)
     if payload is None:
         payload = read_checkpoint(path, trust_pickle=trust_pickle)
+    if classifier is None and names_code(payload["classifier"]):
+        raise classifier_required(path, payload["classifier"])
     if classifier is not None:
+        classifier = classifier_identity(classifier)
         _compare(path, "classifier", payload["classifier"], classifier, ("feature_shape", "spec", "weights_hash", "data_config"))
     if decoder is not None:
         _compare(path, "decoder", payload["decoder"], decoder, ("kind", "conditioning_dim", "vocab_size", "spec", "weights_hash"))

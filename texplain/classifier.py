@@ -10,7 +10,12 @@ A classifier is loaded from a spec string:
   of its pretrained weights (``vit_base_patch16_384.augreg_in21k_ft_in1k``, the paper's), or
   ``hf-hub:<repo id>``; names are resolved by timm's own rules (``timm.is_model``), not by a list check;
 - ``timm:<name>@<path>``: a local checkpoint (a state dict, or a dict holding one under ``state_dict``/``model``)
-  of a timm architecture, tagged or not (the tag then sets the preprocessing and the head size).
+  of a timm architecture, tagged or not (the tag then sets the preprocessing and the head size);
+- ``python:<module>:<factory>@<layer>``: a model of one's own, built by a factory and read at a named layer
+  (texplain/python_classifier.py).
+
+``random_weights=True`` builds a packaged or timm architecture with seeded random weights (a dry run at the
+real shapes without the weights: texplain/random_weights.py); the identity then says so.
 
 Preprocessing travels with the weights: it comes from timm's data config of the model, never from
 hand-copied constants. Features ``Z`` are the penultimate representation as tokens: a ViT's
@@ -36,6 +41,8 @@ from texplain.hashing import hash_state_dict
 from texplain.registry import Registry, did_you_mean
 
 PACKAGED_CLASSIFIERS: Registry = Registry("packaged classifier")
+# The timm architecture of each packaged classifier, built with random weights for dry runs.
+PACKAGED_ARCHITECTURES = {"efficientnet_lite0": "tf_efficientnet_lite0"}
 
 
 @dataclass
@@ -162,13 +169,35 @@ def _load_timm(name: str, checkpoint: str | None) -> torch.nn.Module:
     return model
 
 
+def _random_model(source: str, rest: str) -> torch.nn.Module:
+    """The architecture of a packaged or timm spec with seeded random weights (texplain/random_weights.py);
+    a tagged timm name keeps its tag's preprocessing and head size."""
+    import timm
+
+    from texplain.random_weights import seeded_weights
+
+    if source == "packaged":
+        PACKAGED_CLASSIFIERS.get(rest)  # an unknown name fails with "did you mean"
+        name = PACKAGED_ARCHITECTURES[rest]
+    else:
+        name, checkpoint = split_timm_spec(rest)
+        if checkpoint:
+            raise TExplainError(f"timm:{rest}: random weights and a checkpoint contradict each other; drop @{checkpoint} or models.random_weights")
+        if name.startswith("hf-hub:"):
+            raise TExplainError(f"timm:{name}: random weights need an architecture name (timm:<arch>[.tag]), not an hf-hub: name")
+        check_timm_name(name)
+    with seeded_weights():
+        return timm.create_model(name, pretrained=False)
+
+
 class FrozenClassifier:
     """A frozen timm classifier plus its preprocessing, identified by spec and weights hash."""
 
-    def __init__(self, spec: str, model: torch.nn.Module, device: torch.device | str = "cpu"):
+    def __init__(self, spec: str, model: torch.nn.Module, device: torch.device | str = "cpu", random_weights: bool = False):
         import timm
 
         self.spec = spec
+        self.random_weights = random_weights
         self.device = torch.device(device)
         self.model = _freeze(model).to(self.device)
         self.data_config = timm.data.resolve_data_config({}, model=self.model)
@@ -178,28 +207,46 @@ class FrozenClassifier:
         self._feature_shape: tuple[int, int] | None = None
 
     @classmethod
-    def from_spec(cls, spec: str, device: torch.device | str = "cpu") -> "FrozenClassifier":
+    def from_spec(cls, spec: str, device: torch.device | str = "cpu", *, random_weights: bool = False, preprocessing: dict | None = None):
+        """The classifier of a spec string (see the module docstring); a ``python:`` spec gives a
+        texplain.python_classifier.PythonClassifier, which imports and runs the code it names.
+
+        random_weights: packaged and timm architectures built with seeded random weights instead of their
+        trained ones (texplain/random_weights.py), for dry runs. preprocessing: options for python: specs."""
         source, _, rest = spec.partition(":")
-        if source == "packaged":
-            model = PACKAGED_CLASSIFIERS.get(rest)()
-        elif source == "timm":
-            name, checkpoint = split_timm_spec(rest)
-            model = _load_timm(name, checkpoint)
-        else:
-            sources = ["packaged", "timm"]
+        if source == "python":
+            if random_weights:
+                raise TExplainError(f"{spec}: random weights apply to packaged: and timm: classifiers; a python: factory decides its own weights")
+            from texplain.python_classifier import PythonClassifier
+
+            return PythonClassifier.from_spec(spec, device, preprocessing)
+        if preprocessing:
+            raise TExplainError(f"preprocessing options apply to python: classifiers; {spec} takes its preprocessing from timm's config of the model")
+        if source not in ("packaged", "timm"):
+            sources = ["packaged", "timm", "python"]
             raise UnknownNameError(
-                f"unknown classifier spec '{spec}': expected packaged:<name> or timm:<name>[@checkpoint]."
+                f"unknown classifier spec '{spec}': expected packaged:<name>, timm:<name>[@checkpoint] or python:<module>:<factory>@<layer>."
                 f"{did_you_mean(source, sources)} Packaged: {', '.join(PACKAGED_CLASSIFIERS.names())}"
             )
+        if random_weights:
+            return cls(spec, _random_model(source, rest), device, random_weights=True)
+        if source == "packaged":
+            model = PACKAGED_CLASSIFIERS.get(rest)()
+        else:
+            name, checkpoint = split_timm_spec(rest)
+            model = _load_timm(name, checkpoint)
         return cls(spec, model, device)
 
     def identity(self) -> dict:
         """Everything that determines the features of an image, for cache keys and checkpoints."""
-        return {
+        identity = {
             "spec": self.spec,
             "weights_hash": self.weights_hash,
             "data_config": {k: list(v) if isinstance(v, tuple) else v for k, v in self.data_config.items()},
         }
+        if self.random_weights:
+            identity["random_weights"] = True  # absent otherwise: identities (and cache keys) of real models unchanged
+        return identity
 
     @staticmethod
     def load_image(path: Path | str) -> Image.Image:

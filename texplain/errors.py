@@ -20,6 +20,11 @@ class CheckpointMismatchError(TExplainError):
     """A translator checkpoint used with a classifier or decoder it was not trained for."""
 
 
+class ClassifierRequiredError(TExplainError):
+    """A translator checkpoint whose classifier is code (never imported by loading it) used without the
+    classifier passed in."""
+
+
 class InputFileError(TExplainError, FileNotFoundError):
     """A missing, unreadable or malformed input file."""
 

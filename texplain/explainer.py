@@ -18,6 +18,7 @@ translator saw them in training. Nothing is written to disk unless a cache folde
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, Union
@@ -26,7 +27,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from texplain.checkpoint import load_translator, read_checkpoint
+from texplain.checkpoint import classifier_required, load_translator, names_code, read_checkpoint
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
 from texplain.decoders.base import FrozenDecoder
@@ -35,10 +36,13 @@ from texplain.errors import InputFileError, TExplainError
 from texplain.feature_cache import FeatureCache
 from texplain.hooked_classifier import HookedClassifier
 from texplain.precision import PrecisionChoice, choose_precision
+from texplain.random_weights import RANDOM_WEIGHTS_NOTE
 from texplain.sampling import SamplingConfig, StopRecord, image_seed, sample_sentences_batch
 from texplain.translators import Translator
 from texplain.wordcloud_render import empty_cloud_reason, wordcloud_image
 from texplain.words import DEFAULT_FILTER, WordFilter, WordStats, content_words, word_stats
+
+log = logging.getLogger(__name__)
 
 ImageInput = Union[str, Path, Image.Image]
 Classifier = Union[FrozenClassifier, HookedClassifier]
@@ -126,6 +130,8 @@ class Explainer:
     the layer whose output is Z, class names, preprocessing). ``translator`` is put in eval mode on the
     decoder's device. ``feature_cache``: keep the features of image files there (texplain/feature_cache.py)."""
 
+    training_history: list[dict] | None = None  # per-epoch losses, when texplain.fit.train_explainer trained the translator
+
     def __init__(self, classifier: Classifier, translator: Translator, decoder: FrozenDecoder, feature_cache: FeatureCache | None = None):
         if translator.shape.output_dim != decoder.conditioning_dim:
             raise TExplainError(
@@ -139,19 +145,30 @@ class Explainer:
         self.feature_cache = feature_cache
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", trust_pickle: bool = False, cache_dir: str | Path | None = None) -> "Explainer":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", trust_pickle: bool = False, cache_dir: str | Path | None = None,
+                        classifier: Classifier | None = None) -> "Explainer":
         """The classifier and decoder a translator folder (model.safetensors + config.json, texplain/checkpoint.py)
         was trained with, loaded from the specs it names and checked against the identities it records, and
         the translator itself.
 
-        trust_pickle: also load an old pickle translator.pt (unpickling can run code). cache_dir: keep
-        features under cache_dir/features (`texplain explain` uses $TEXPLAIN_CACHE)."""
+        classifier: the classifier to use instead of loading the recorded spec (checked against it all the
+        same). Required when that spec is code (python:<module>:<factory>@<layer>, or a HookedClassifier's):
+        loading a checkpoint never imports the code it names. trust_pickle: also load an old pickle
+        translator.pt (unpickling can run code). cache_dir: keep features under cache_dir/features
+        (`texplain explain` uses $TEXPLAIN_CACHE). A translator trained on random weights (a dry run) gets the
+        same random weights back, with a warning: its words mean nothing."""
         payload = read_checkpoint(Path(path), trust_pickle=trust_pickle)
+        recorded = payload["classifier"]
+        if classifier is None and names_code(recorded):
+            raise classifier_required(Path(path), recorded)
         resolved = resolve_device(str(device))
-        classifier = FrozenClassifier.from_spec(payload["classifier"]["spec"], resolved)
-        decoder = load_decoder(payload["decoder"]["kind"], payload["decoder"]["spec"], resolved)
-        classifier_identity = {**classifier.identity(), "feature_shape": list(classifier.feature_shape)}
-        translator, _ = load_translator(Path(path), classifier_identity, decoder.identity(), payload=payload)
+        random_weights = bool(recorded.get("random_weights")) or bool(payload["decoder"].get("random_weights"))
+        if random_weights:
+            log.warning("%s was trained on models with %s", path, RANDOM_WEIGHTS_NOTE)
+        if classifier is None:
+            classifier = FrozenClassifier.from_spec(recorded["spec"], resolved, random_weights=bool(recorded.get("random_weights")))
+        decoder = load_decoder(payload["decoder"]["kind"], payload["decoder"]["spec"], resolved, random_weights=bool(payload["decoder"].get("random_weights")))
+        translator, _ = load_translator(Path(path), classifier, decoder.identity(), payload=payload)
         cache = FeatureCache(Path(cache_dir) / "features", classifier) if cache_dir is not None else None
         return cls(classifier, translator, decoder, feature_cache=cache)
 
@@ -219,20 +236,26 @@ class Explainer:
         return sampling
 
     def _features(self, images: list[ImageInput], progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokens (N, T, D) and logits (N, C); image files through the feature cache when there is one."""
-        tokens: list[torch.Tensor | None] = [None] * len(images)
-        logits: list[torch.Tensor | None] = [None] * len(images)
-        files = [i for i, image in enumerate(images) if not isinstance(image, Image.Image)]
-        if self.feature_cache is not None and files:
-            cached = self.feature_cache.extract([Path(images[i]) for i in files], progress=progress)
-            for row, i in enumerate(files):
-                tokens[i], logits[i] = cached.tokens[row], cached.logits[row]
-        todo = [i for i, token in enumerate(tokens) if token is None]
-        for start in range(0, len(todo), FEATURE_BATCH):
-            batch = todo[start : start + FEATURE_BATCH]
-            pictures = [images[i] if isinstance(images[i], Image.Image) else FrozenClassifier.load_image(images[i]) for i in batch]
-            out = self.classifier.forward(self.classifier.preprocess(pictures))
-            for row, i in enumerate(batch):
-                tokens[i] = out.tokens[row].to(TOKEN_DTYPE).float().cpu()
-                logits[i] = out.logits[row].cpu()
-        return torch.stack(tokens), torch.stack(logits)
+        return image_features(self.classifier, images, self.feature_cache, progress)
+
+
+def image_features(classifier: Classifier, images: Sequence[ImageInput], feature_cache: FeatureCache | None = None,
+                   progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens (N, T, D), rounded as the feature cache stores them, and logits (N, C) of images (paths or PIL
+    images); image files through the feature cache when there is one."""
+    tokens: list[torch.Tensor | None] = [None] * len(images)
+    logits: list[torch.Tensor | None] = [None] * len(images)
+    files = [i for i, image in enumerate(images) if not isinstance(image, Image.Image)]
+    if feature_cache is not None and files:
+        cached = feature_cache.extract([Path(images[i]) for i in files], progress=progress)
+        for row, i in enumerate(files):
+            tokens[i], logits[i] = cached.tokens[row], cached.logits[row]
+    todo = [i for i, token in enumerate(tokens) if token is None]
+    for start in tqdm(range(0, len(todo), FEATURE_BATCH), desc="features", unit="batch", disable=not progress or not todo):
+        batch = todo[start : start + FEATURE_BATCH]
+        pictures = [images[i] if isinstance(images[i], Image.Image) else FrozenClassifier.load_image(images[i]) for i in batch]
+        out = classifier.forward(classifier.preprocess(pictures))
+        for row, i in enumerate(batch):
+            tokens[i] = out.tokens[row].to(TOKEN_DTYPE).float().cpu()
+            logits[i] = out.logits[row].cpu()
+    return torch.stack(tokens), torch.stack(logits)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from texplain.caption_token_weights import caption_token_weights, check_token_weighting
 from texplain.checkpoint import atomic_torch_save
+from texplain.cpu_threads import keep_fair_share
 from texplain.decoders.base import FrozenDecoder
 from texplain.device import autocast
 from texplain.parallel import Workers, single_process
@@ -144,7 +145,10 @@ def train_translator(
         batches = [b for b in batches if len(b) > 1]
         bar = tqdm(batches, desc=f"train epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not progress)
         running = 0.0
+        step_seconds = 0.0  # optimizer steps only (no validation): the seconds per step a run reports
         for index, batch in enumerate(bar):
+            keep_fair_share()  # fewer threads while another process keeps the cores busy (cpu_threads.py)
+            step_started = time.perf_counter()
             # Data parallel: this process's slice of the global batch (all of it for one process).
             # A slice of one row cannot train BatchNorm, so small batches stay whole on every process.
             if len(batch) >= 2 * workers.size:
@@ -158,7 +162,8 @@ def train_translator(
             torch.nn.utils.clip_grad_norm_(translator.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
-            running += workers.mean(float(loss.detach()))
+            running += workers.mean(float(loss.detach()))  # float() waits for the device: the step is done
+            step_seconds += time.perf_counter() - step_started
             bar.set_postfix(loss=f"{running / (index + 1):.3f}")
         val = validation_loss(translator, decoder, val_features, val_captions, config.batch_size, precision) if val_captions else float("nan")
         history.append(
@@ -168,6 +173,8 @@ def train_translator(
                 "val_loss": val,
                 "seconds": time.perf_counter() - started,
                 "captions_per_second": sum(len(b) for b in batches) / (time.perf_counter() - started),
+                "train_steps": len(batches),
+                "seconds_per_step": step_seconds / max(1, len(batches)),
             }
         )
         log.info("epoch %d: train %.4f, val %.4f", epoch + 1, history[-1]["train_loss"], val)

@@ -69,7 +69,7 @@ class RunContext:
         models = self.config.models
         return translator_step(
             self.store, name, source, train_items, val_items, translator_config, train_config,
-            {"kind": models.decoder_kind, "spec": models.decoder}, self.load_decoder,
+            models.decoder_key(), self.load_decoder,
             extra_key={"seed": self.config.seed, **({"warm_start": self.translator_key} if warm_start else {})},
             progress=self.progress, workers=self.workers, warm_start=self.translator if warm_start else None,
         )

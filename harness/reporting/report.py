@@ -557,6 +557,15 @@ def _precision_facts(record: dict) -> list[tuple[str, str]]:
     return facts
 
 
+def _resources_fact(resources: dict | None) -> str | None:
+    """Peak memory and seconds per training step (harness/pipeline/resources.py), for runs that recorded them."""
+    if not resources:
+        return None
+    from harness.pipeline.resources import describe
+
+    return describe(resources)
+
+
 def provenance_section(ctx: _Context) -> Section:
     m = ctx.run.metrics_json
     prov = m.get("provenance") or {}
@@ -577,9 +586,11 @@ def provenance_section(ctx: _Context) -> Section:
         *_precision_facts(m.get("precision") or {}),
         ("classifier", models.get("classifier")),
         ("decoder", models.get("decoder")),
+        ("weights", models.get("note") if models.get("random_weights") else None),
         ("data", m.get("data")),
         ("world directory", m.get("world_dir")),
         ("feature cache", m.get("feature_cache")),
+        ("resources", _resources_fact(m.get("resources"))),
     ]
     facts = [(k, v) for k, v in facts if v is not None]
     libraries = sorted((prov.get("libraries") or {}).items())

@@ -232,6 +232,8 @@ class FinishedRun:
         if "synthetic" in data.lower():
             parts.append(f"data: {data}")
         models = self.metrics_json.get("models") or {}
+        if models.get("random_weights"):
+            parts.append(f"models with {models.get('note') or 'random weights: the words mean nothing'}")
         classifier, decoder = str(models.get("classifier", "")), str(models.get("decoder", ""))
         if classifier and not classifier.startswith(PAPER_CLASSIFIER_PREFIX):
             parts.append(f"classifier {classifier} stands in for the paper's ViT-B/16 at 384 px")

@@ -40,6 +40,7 @@ import torch
 
 from harness.metrics.captions import CAPTION_METRICS, METRIC_NAMES, parse_metric_list, provenance
 from harness.metrics.intervals import mean_interval
+from harness.pipeline.hub_models import HubModel
 from harness.pipeline.translator_step import CaptionedFeatures
 from suites.base import SUITES, StepSeconds, Suite
 from suites.generative_latents.config import GenerativeLatentsConfig
@@ -106,6 +107,22 @@ class GenerativeLatentsSuite(Suite):
         if not config.category_list():
             problems.append("suites.generative_latents.categories: the real path needs COCO category words (comma-separated)")
         return problems
+
+    @classmethod
+    def hub_models(cls, config: GenerativeLatentsConfig) -> list[HubModel]:
+        """On the real path: Stable Diffusion, the BLIP captioner, and the embedder when the cosine is scored
+        and it is not the packaged one."""
+        if config.stand_in:
+            return []
+        key = "suites.generative_latents"
+        models = [
+            HubModel(f"{key}.generator", config.generator, ("model_index.json",), "Stable Diffusion (diffusers)"),
+            HubModel(f"{key}.captioner", config.captioner, ("config.json",), "BLIP captioner (transformers)"),
+        ]
+        kind, _, name = config.embedder.partition(":")
+        if "cosine" in config.metrics_config().metrics and kind in ("bert", "st") and name:
+            models.append(HubModel(f"{key}.embedder", name, ("config.json", "modules.json"), "sentence embedder"))
+        return models
 
     # ------------------------------------------------------------------------------------------
     # The contract

@@ -155,6 +155,11 @@ class WaterbirdsSuite(Suite):
 
     @classmethod
     def preflight(cls, config: WaterbirdsConfig) -> list[str]:
+        if config.classifier.startswith("python:"):
+            # The suite trains its classifier end to end through timm's interface (reset_classifier,
+            # forward_features, its data config), which a model of one's own need not have.
+            return [f"suites.waterbirds.classifier: {config.classifier}: this suite fine-tunes a timm model end to end; "
+                    "use timm:<name>, timm:<name>@<checkpoint> or packaged:efficientnet_lite0 (models.classifier may stay python:)"]
         if config.synthetic:
             return []
         root = Path(config.dataset)

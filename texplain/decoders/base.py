@@ -42,6 +42,9 @@ class FrozenDecoder(ABC):
         self.tokenizer = tokenizer
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self._weights_hash: str | None = None
+        # How the model was built when that is not the usual way, e.g. random weights for a dry run
+        # (texplain/decoders/random_init.py); it enters identity(), so checkpoints and runs record it.
+        self.origin: dict = {}
         self._starts_chunk: torch.Tensor | None = None
         self._has_word_char: torch.Tensor | None = None
         self._ends_in_space: torch.Tensor | None = None
@@ -206,6 +209,7 @@ class FrozenDecoder(ABC):
             "conditioning_dim": self.conditioning_dim,
             "vocab_size": self.vocab_size,
             "weights_hash": self._weights_hash,
+            **self.origin,  # empty for a decoder loaded the usual way: identities of real models unchanged
         }
 
 
