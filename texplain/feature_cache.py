@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from texplain.classifier import ClassifierOutput, FrozenClassifier
+from texplain.cpu_threads import keep_fair_share
 from texplain.errors import InputFileError
 from texplain.hashing import hash_json
 
@@ -83,6 +84,7 @@ class FeatureCache:
         self.misses += len(todo)
         bar = tqdm(total=len(todo), desc="features", unit="img", disable=not progress or not todo)
         for start in range(0, len(todo), batch_size):
+            keep_fair_share()  # fewer threads while another process keeps the cores busy (cpu_threads.py)
             batch = todo[start : start + batch_size]
             images = [self.classifier.load_image(image_paths[i]) for i in batch]
             out = self.classifier.forward(self.classifier.preprocess(images))

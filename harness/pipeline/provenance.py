@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
+
+from texplain.cpu_threads import thread_counts
+
 
 DISTRIBUTION = "texplain-harness"
 LIBRARIES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "lemminflect", "wordcloud", "scikit-learn")
@@ -72,5 +76,9 @@ def provenance(device) -> dict:
         "cpu_model": cpu_model(),
         "cpu_flags": list(cpu_flags()),  # the flags that decide bf16 speed (texplain/precision.py)
         "torch_threads": torch.get_num_threads(),
+        # Threads follow the cores other processes leave free (texplain/cpu_threads.py); the variables that bound them.
+        "thread_settings": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "TEXPLAIN_FAIR_SHARE")},
+        # "varied": another process shared the cores and the thread count followed (bit-identical reruns need one count).
+        "threads": thread_counts(),
         "libraries": library_versions(),
     }

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from texplain.cpu_threads import keep_fair_share
 from texplain.decoders.base import FrozenDecoder
 from texplain.decoders.stepper import SlotStepper
 from texplain.errors import TExplainError
@@ -132,6 +133,7 @@ def sample_generic(decoder: FrozenDecoder, conditionings: torch.Tensor, seeds: S
         words = torch.zeros(len(indices), dtype=torch.long, device=device)
         chunk_has_word = torch.zeros(len(indices), dtype=torch.bool, device=device)
         for step in range(config.max_tokens):
+            keep_fair_share()  # fewer threads while another process keeps the cores busy (texplain/cpu_threads.py)
             rows = active.cpu().numpy()
             steps = torch.full((len(rows),), step, dtype=torch.long, device=device)
             chosen, ends, words, chunk_has_word = counter.choose(logits, words, chunk_has_word, steps, seed_array[images[rows]], indices[rows])
@@ -202,6 +204,7 @@ def sample_static(stepper: SlotStepper, decoder: FrozenDecoder, conditionings: t
             # Sample for the pending slots; slots whose sentence ends take a new sentence, which samples
             # its first token from its image's prefix logits in the same round.
             while len(pending):
+                keep_fair_share()  # fewer threads while another process keeps the cores busy (texplain/cpu_threads.py)
                 index = torch.from_numpy(pending).to(device)
                 images = job_images[job[pending]]
                 started = time.perf_counter()
