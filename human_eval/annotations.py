@@ -5,11 +5,17 @@ its ``data`` (ours, with ``task_id``, ``study`` and, for study (a), ``word_list`
 ``annotations``, whose ``completed_by`` is the rater (the server records the user whose token posted
 it) and whose ``result`` holds the choices of our control (label_configs.py).
 
+A rater is named by user id, "user 7", whichever form ``completed_by`` takes: the plain id of the web
+UI's export, or ``{"id": 7, "email": ...}`` as a pull from the server writes it where the token may list
+users. The email, where known, is kept beside the name (``ParsedExport.emails``), never instead of it,
+so that the same ratings give the same rater names from a manual export and from the server.
+
 Per study (a) rating: the words ticked and the count of matching words, derived from them ("none of
 these" counts 0). A selection of "none of these" together with words contradicts itself and is set
 aside (counted, not guessed at). Cancelled (skipped) annotations are left out and counted; when a rater
 annotated a task twice the latest annotation is kept. A task or annotation without the fields this
-needs is an error naming the task, not a crash later.
+needs is an error naming the task, not a crash later. Every annotation read is counted, in all and
+per rater, so that the analysis can account for each one (kept, or set aside and why).
 """
 
 from __future__ import annotations
@@ -42,19 +48,37 @@ class Rating:
 class ParsedExport:
     ratings: list[Rating] = field(default_factory=list)
     tasks: dict[str, dict] = field(default_factory=dict)  # task_id -> its data, rated or not
+    read: int = 0  # every annotation in the export, cancelled ones included
+    read_by_rater: Counter = field(default_factory=Counter)
+    emails: dict[str, str] = field(default_factory=dict)  # rater name -> email, where the export says
+    # Set aside: read = cancelled + contradictory + unknown_words + replaced + len(ratings).
     cancelled: int = 0
-    contradictory: int = 0
+    contradictory: int = 0  # study (a) only
     replaced: int = 0  # earlier annotations of a rater on a task, superseded by a later one
-    unknown_words: int = 0
+    unknown_words: int = 0  # study (a) only
 
 
-def _rater(annotation: dict, where: str) -> str:
+def rater_name(user_id) -> str:
+    return f"user {user_id}"
+
+
+def _rater(annotation: dict, where: str, parsed: ParsedExport | None = None) -> str | None:
+    """The rater's name ("user <id>"; the email only when the export gives no id); None when the
+    annotation names nobody. The email, where given, is recorded in `parsed.emails`."""
     who = annotation.get("completed_by")
+    email = None
     if isinstance(who, dict):
-        who = who.get("email") or who.get("id")
+        email = who.get("email") or None
+        who = who.get("id") if who.get("id") not in (None, "") else email
     if who is None or who == "":
-        raise ExportFormatError(f"{where}: the annotation has no completed_by (the rater); export JSON (not JSON-MIN) from Label Studio")
-    return str(who)
+        return None
+    if isinstance(who, bool) or not isinstance(who, (int, str)):
+        raise ExportFormatError(f"{where}: completed_by is {who!r}, not a user id; export JSON (not JSON-MIN) from Label Studio")
+    text = str(who).strip()
+    name = text if "@" in text else rater_name(int(text) if text.isdigit() else text)
+    if email and parsed is not None:
+        parsed.emails[name] = str(email)
+    return name
 
 
 def _choices(annotation: dict, study: str, where: str) -> list[str] | None:
@@ -91,10 +115,17 @@ def parse_export(study: str, tasks: list[dict], source: str) -> ParsedExport:
         if annotations is None:
             raise ExportFormatError(f"{where}: no 'annotations' field; export JSON from Label Studio (it lists every task's annotations)")
         for annotation in annotations:
+            if not isinstance(annotation, dict):
+                raise ExportFormatError(f"{where}: an annotation is {type(annotation).__name__}, not an object; export JSON from Label Studio")
+            parsed.read += 1
+            rater = _rater(annotation, where, parsed)
+            if rater is not None:
+                parsed.read_by_rater[rater] += 1
             if annotation.get("was_cancelled"):
                 parsed.cancelled += 1
                 continue
-            rater = _rater(annotation, where)
+            if rater is None:
+                raise ExportFormatError(f"{where}: the annotation has no completed_by (the rater); export JSON (not JSON-MIN) from Label Studio")
             choices = _choices(annotation, study, where)
             if choices is None or not choices:
                 parsed.cancelled += 1  # submitted without an answer to our question: nothing to rate

@@ -2,8 +2,9 @@
 
 Three states: no export (the studies were not exported: say how); exported but not pulled (ratings not
 collected yet: the push and pull commands); pulled (results.json: Figure 3's two quantities with
-their intervals, agreement with its level and interval, per-rater summaries, completeness, and the two
-plots beside what the paper's Figure 3 gives).
+their intervals, the distribution of matched-word counts in numeric order, agreement with its level and
+interval, per-rater summaries (raters named by user id, the email beside where known), how many
+annotations were read and kept, completeness, and the two plots beside what the paper's Figure 3 gives).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from human_eval.analysis import RESULTS
+from human_eval.analysis import RESULTS, rater_label, rater_labels, rater_order, set_aside
 from human_eval.export import MANIFEST, RATINGS_DIR
 from human_eval.figures import PAPER_FIGURE_3
 
@@ -48,6 +49,21 @@ def _agreement_rows(name: str, agreement: dict) -> list[list[str]]:
     return rows
 
 
+def count_distribution_text(distribution: dict) -> str:
+    """'0: 5, 1: 3, 2: 0, ..., 10: 1', in numeric order whatever order the file holds the keys in."""
+    return ", ".join(f"{k}: {v}" for k, v in sorted(distribution.items(), key=lambda kv: int(kv[0])))
+
+
+def annotations_text(results: dict) -> str:
+    """How many annotations the pull read and kept, in all and per study, and why the rest was set aside."""
+    counted = results.get("annotations")
+    if not counted:  # results.json of an earlier version
+        return ""
+    parts = [f"study ({study}): {row['read']} read, {row['kept']} kept ({', '.join(set_aside(row))})"
+             for study, row in sorted(counted["by_study"].items())]
+    return f"Annotations read: {counted['read']}, kept in the statistics: {counted['kept']}; " + "; ".join(parts) + "."
+
+
 def ratings_parts(run_path: Path) -> tuple[str, str]:
     """(html, markdown) of the section."""
     from harness.reporting.report import img_html, table_html, table_md
@@ -76,21 +92,27 @@ def ratings_parts(run_path: Path) -> tuple[str, str]:
     summary_rows = [
         ["(a) mean matched words per image (of 10)", _with_interval(a["mean_count"], a.get("mean_count_interval")), _fmt(paper_left) if paper_left else "not readable"],
         ["(a) share of ratings with 0 matched words", _fmt(a["count_share"].get("0")), "not readable"],
+        ["(a) ratings by matched words", count_distribution_text(a["count_distribution"]), "not readable"],
         ["(b) share of yes (all ratings)", _fmt(b["share_yes"]), _fmt(paper_right) if paper_right else "not readable"],
         ["(b) share of yes, mean over images", _with_interval(b["item_share_yes"], b.get("item_share_yes_interval")), "not readable"],
     ]
     facts = (f"{results['raters']} raters ({len(dropped)} dropped for failing the attention checks"
-             f"{': ' + ', '.join(dropped) if dropped else ''}; threshold {results['settings']['min_check_accuracy']}); "
+             f"{': ' + ', '.join(rater_labels(results, dropped)) if dropped else ''}; threshold {results['settings']['min_check_accuracy']}); "
              f"study (a): {a['ratings']} ratings of {a['items_rated']} of {a['items']} images; study (b): {b['ratings']} ratings of "
              f"{b['items_rated']} of {b['items']} images; read from {results['source']}.")
     agreement_header = ["study", "statistic", "level", "value [95% interval over items]", "items", "note"]
     agreement_rows = _agreement_rows("(a)", a["agreement"]) + _agreement_rows("(b)", b["agreement"])
     rater_header = ["rater", "(a) ratings", "(a) mean count", "(b) ratings", "(b) share yes", "checks passed", "dropped"]
-    rater_rows = [[r, str(s["study_a_ratings"]), _fmt(s["study_a_mean_count"]), str(s["study_b_ratings"]), _fmt(s["study_b_share_yes"]),
-                   f"{s['checks_passed']}/{s['checks']}", "yes" if s["dropped"] else "no"] for r, s in sorted(results["per_rater"].items())]
+    rater_rows = [[rater_label(r, s.get("email")), str(s["study_a_ratings"]), _fmt(s["study_a_mean_count"]), str(s["study_b_ratings"]), _fmt(s["study_b_share_yes"]),
+                   f"{s['checks_passed']}/{s['checks']}", "yes" if s["dropped"] else "no"] for r, s in sorted(results["per_rater"].items(), key=lambda kv: rater_order(kv[0]))]
     lost = {s: c["lost_count"] for s, c in results["completeness"].items()}
-    completeness = "; ".join(f"study ({s}): {c['pulled']} of {c['exported']} tasks pulled, {c['cancelled']} skipped annotations, "
-                             f"{c['contradictory']} contradictory ('none of these' with words)" for s, c in sorted(results["completeness"].items()))
+    # 'none of these' exists in study (a) only, so only (a) has contradictory answers to count.
+    completeness = "; ".join(f"study ({s}): {c['pulled']} of {c['exported']} tasks pulled, {c['cancelled']} skipped annotations"
+                             + (f", {c['contradictory']} contradictory ('none of these' with words)" if s == "a" and "contradictory" in c else "")
+                             for s, c in sorted(results["completeness"].items()))
+    counted = annotations_text(results)
+    if counted:
+        facts += " " + counted
     figures = results.get("figures", [])
     html = [f'<p class="sub">{escape(intro)}</p>', f'<p class="sub">{escape(facts)}</p>',
             table_html(summary_header, [[escape(c) for c in row] for row in summary_rows], numeric={1}),

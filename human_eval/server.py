@@ -1,6 +1,7 @@
 """Push the two rating studies (TExplain, Section 4.2, Figure 3) to a Label Studio server and pull the
 ratings back, through label-studio-sdk 2.x (``LabelStudio(base_url=..., api_key=...)``, which takes a
-personal access token, refreshed through /api/token/refresh, or a legacy token).
+personal access token, refreshed through /api/token/refresh; Label Studio 1.23 refuses legacy tokens
+unless the organization enables them, so every message asks for a personal access token).
 
 Push is idempotent: a run's project of each study is found again by its title (export.project_title),
 and only tasks whose ``task_id`` the project does not hold yet are imported, so pushing twice creates
@@ -11,20 +12,27 @@ server only serves files of a project that has one.
 
 Pull reads each project's JSON export with every task, rated or not (Community edition's
 ``download_sync(download_all_tasks=True)``, which the SDK's ``projects.exports.as_json`` calls), and
-keeps a copy in <run>/ratings/pulled/ (raters named by email where the token may list users).
+keeps a copy in <run>/ratings/pulled/, written once both projects are read (each file atomically). A
+rater is named by user id, as in a manual export from the web UI; where the token may list users, the
+email is added beside the id (annotations.py keys raters by id either way, so both paths name them alike).
 
-The errors a user meets name the server and the fix: unreachable server, a token the server refuses
-(401), a project missing or with another labeling config, a server without local-file serving.
+The errors a user meets name the server and the fix: unreachable server (with the full command that
+starts one able to serve the export's images), a token the server refuses (401), a project missing or
+with another labeling config, a server without local-file serving, a manual export of one study only.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import shlex
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from harness.pipeline.run_dir import write_json
+from harness.pipeline.run_dir import atomic_write_text, write_json
 from human_eval.export import Export
 from human_eval.label_configs import SPECS, STUDIES, same_config
 from texplain.errors import TExplainError
@@ -37,6 +45,42 @@ class ServerError(TExplainError):
     """The Label Studio server could not be used (unreachable, token refused, project mismatch)."""
 
 
+# The export being pushed or pulled, so that an error deep in a call can say how to start a server
+# that serves its images (set by `for_export`: pull sets it itself, the CLI around push).
+_EXPORT: contextvars.ContextVar[Export | None] = contextvars.ContextVar("texplain_export", default=None)
+
+TOKEN_ADVICE = ("create a personal access token on the server under Account & Settings > Personal Access Token "
+                "and pass it with --token or $LABEL_STUDIO_API_KEY")
+
+
+@contextmanager
+def for_export(export: Export):
+    """Within it, a server that cannot be reached is answered with the start command for `export`."""
+    token = _EXPORT.set(export)
+    try:
+        yield
+    finally:
+        _EXPORT.reset(token)
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def start_commands(url: str, export: Export | None = None) -> str:
+    """How to start a server at `url` that serves `export`'s images: Label Studio's own command with
+    local-file serving on the export's document root (and the version check and error reporting off,
+    which otherwise wait on the network), and the harness's helper that does the same."""
+    port = _port(url)
+    plain = f"LATEST_VERSION_CHECK=false SENTRY_DSN= label-studio start --port {port}"
+    if export is not None and export.manifest.get("images_mode") == "base64":
+        return f"`{plain}`"  # images inlined in the tasks: no file serving needed
+    root = shlex.quote(str(export.document_root)) if export is not None and export.document_root else "<the export's document root>"
+    return (f"`LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root} {plain}` "
+            f"(or `python -m human_eval.label_studio_server --document-root {root} --port {port}`)")
+
+
 def _explain(error: Exception, url: str, doing: str) -> ServerError:
     """A ServerError for an exception of the SDK or of httpx below it, saying what to do."""
     import httpx
@@ -44,13 +88,14 @@ def _explain(error: Exception, url: str, doing: str) -> ServerError:
 
     if isinstance(error, httpx.TransportError):
         return ServerError(f"cannot reach the Label Studio server at {url} while {doing} ({type(error).__name__}: {error}); "
-                           "is it running? Start it (`label-studio start --port PORT`) or fix --url")
+                           f"is it running? Start it with {start_commands(url, _EXPORT.get())}, or fix --url")
     if isinstance(error, ApiError):
         detail = error.body.get("detail") if isinstance(error.body, dict) else error.body
         if error.status_code == 401:
-            return ServerError(f"the Label Studio server at {url} refused the token while {doing} (401: {detail}): the token is wrong or "
-                               "expired. Copy a personal access token from the server's Account & Settings page (or the legacy token, "
-                               "where the organization enables them) and pass it with --token")
+            # Label Studio 1.23 shows a legacy token on the same page but refuses it by default, so only a
+            # personal access token is suggested.
+            return ServerError(f"the Label Studio server at {url} refused the token while {doing} (401: {detail}): the token is wrong, "
+                               f"expired or revoked, or not a personal access token; {TOKEN_ADVICE}")
         if error.status_code == 403:
             return ServerError(f"the Label Studio server at {url} forbids {doing} (403: {detail}); use a token of a user of the project's organization")
         return ServerError(f"the Label Studio server at {url} answered {error.status_code} while {doing}: {str(detail)[:400]}")
@@ -72,7 +117,7 @@ def connect(url: str, token: str, timeout: float = 60.0):
     from label_studio_sdk import LabelStudio
 
     if not token:
-        raise ServerError(f"no token for {url}: pass --token (a personal access token from Account & Settings)")
+        raise ServerError(f"no token for {url}: {TOKEN_ADVICE}")
     client = _call(url, "reading the token", LabelStudio, base_url=url.rstrip("/"), api_key=token, timeout=timeout)
     _call(url, "checking the token (whoami)", client.users.whoami)
     return client
@@ -130,8 +175,9 @@ def _attach_local_storage(client, url: str, project_id: int, export: Export) -> 
         ) from error
 
 
-def push(export: Export, url: str, token: str, client=None) -> PushResult:
-    """Create (or find) both projects and import the tasks they do not hold yet."""
+def push(export: Export, url: str, token: str, client=None, batch_size: int = IMPORT_BATCH) -> PushResult:
+    """Create (or find) both projects and import the tasks they do not hold yet (run it inside
+    `for_export(export)` for error messages that name the export's document root)."""
     started = time.perf_counter()
     client = client or connect(url, token)
     result = PushResult()
@@ -150,8 +196,8 @@ def push(export: Export, url: str, token: str, client=None) -> PushResult:
             _attach_local_storage(client, url, project.id, export)
         present = task_ids_on_server(client, url, project.id)
         missing = [task for task in export.tasks[study] if task["data"]["task_id"] not in present]
-        for start in range(0, len(missing), IMPORT_BATCH):
-            batch = missing[start : start + IMPORT_BATCH]
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
             _call(url, f"importing tasks into project {project.id}", client.projects.import_tasks, id=project.id, request=batch)
         result.imported[study] = len(missing)
         result.already_there[study] = len(export.tasks[study]) - len(missing)
@@ -161,7 +207,17 @@ def push(export: Export, url: str, token: str, client=None) -> PushResult:
 
 
 def pull(export: Export, url: str, token: str, client=None) -> dict[str, list[dict]]:
-    """{study: the project's exported tasks (all of them, with their annotations)}, also saved under pulled/."""
+    """{study: the project's exported tasks (all of them, with their annotations)}, also saved under pulled/
+    once both projects are read (a failure on the second leaves the earlier copies as they were)."""
+    with for_export(export):
+        exported = _pull(export, url, token, client)
+    folder = export.folder / PULLED_DIR
+    for study, tasks in exported.items():
+        atomic_write_text(folder / f"study_{study}.export.json", json.dumps(tasks))
+    return exported
+
+
+def _pull(export: Export, url: str, token: str, client=None) -> dict[str, list[dict]]:
     client = client or connect(url, token)
     exported = {}
     for study in STUDIES:
@@ -175,15 +231,13 @@ def pull(export: Export, url: str, token: str, client=None) -> dict[str, list[di
             raise ServerError(f"{url}: the export of project {project.id} is not a list of tasks ({type(tasks).__name__})")
         _name_raters(client, tasks)
         exported[study] = tasks
-        folder = export.folder / PULLED_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"study_{study}.export.json").write_text(json.dumps(tasks))
     return exported
 
 
 def _name_raters(client, tasks: list[dict]) -> None:
-    """The export names a rater by user id; where the token may list users, add their email, so that
-    per-rater summaries say who (annotations.py reads either form)."""
+    """The export names a rater by user id; where the token may list users, add their email beside it
+    ({"id", "email"}), so that per-rater summaries show who. annotations.py keys the rater by the id in
+    either form, so a pull from the server and one from a manual export name raters alike."""
     try:
         emails = {user.id: user.email for user in client.users.list()}
     except Exception:  # a token that may not list users: ids stay ids
@@ -215,3 +269,23 @@ def read_export_files(paths: list[Path]) -> dict[str, list[dict]]:
                                     "(export JSON, not JSON-MIN, from the projects push created)")
             out[study].append(task)
     return out
+
+
+def require_both_studies(pulled: dict[str, list[dict]], export: Export, paths: list[Path]) -> None:
+    """A manual pull must hold both studies: analysing one would report the other as entirely lost and
+    overwrite the earlier results with that."""
+    missing = [study for study in STUDIES if not pulled.get(study)]
+    if not missing:
+        return
+    files = ", ".join(str(p) for p in paths)
+    named = " and ".join(f"study ({s}) (project '{export.title(s)}')" for s in missing)
+    present = [s for s in STUDIES if s not in missing]
+    holds = f"only study ({present[0]})'s tasks" if present else "no tasks"
+    fix = "that project too" if present else "both projects"
+    given = str(paths[0]) if len(paths) == 1 else "..."
+    raise TExplainError(
+        f"ratings pull: {files} {'holds' if len(paths) == 1 else 'hold'} {holds}; {named} {'is' if len(missing) == 1 else 'are'} missing. "
+        f"Export {fix} from Label Studio (the project's Export > JSON) and pass both files: "
+        f"--file {'STUDY_A.json' if 'a' in missing else given} --file {'STUDY_B.json' if 'b' in missing else given}. "
+        "Nothing was written; the earlier results and report are kept"
+    )

@@ -138,3 +138,121 @@ def test_the_traceback_falls_back_to_the_temp_folder(tmp_path, monkeypatch):
         path = exit_codes.write_traceback(error, ["compare"])
     assert path is not None and path.parent == tmp_path / "tmp" / "texplain-crashes"
     assert "ValueError: x" in path.read_text()
+
+
+# ---------------------------------------------------------------- secrets and closed pipes
+
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCIsInVzZXJfaWQiOjF9"
+       ".Xk2v9Qm3LpZ8rT1uW4yN6bC0dE5fG7hJ9kL2mN4pQ6s")
+OTHER_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoyfQ.c2lnbmF0dXJlLW9mLXRoZS1vdGhlci10b2tlbg"
+ENV_KEY = "env-api-key-Zq81xW"
+LEGACY = "3f2a9c4e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"  # 40 hex digits, as Label Studio's legacy tokens
+BASE64_KEY = "Qm9vTXlTZWNyZXRLZXkxMjM0NTY3ODkwQUJDREVGR0g"
+
+
+def test_a_crash_file_and_its_message_hold_no_token(tmp_path, monkeypatch, capsys, crash_folder):
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", ENV_KEY)
+
+    def crash(args):
+        # As an SDK error might: the token, the environment's key and a legacy key in the message.
+        raise RuntimeError(f"refresh failed for {args.token} (api_key='{ENV_KEY}', Authorization: Token {LEGACY}, other {OTHER_JWT}, "
+                           f"key {BASE64_KEY})")
+
+    monkeypatch.setattr("harness.cli.ratings._pull", crash)
+    argv = ["ratings", "pull", str(tmp_path / "run"), "--url", "http://localhost:8080", "--token", JWT]
+    assert main(argv) == exit_codes.INTERNAL_ERROR
+    err = capsys.readouterr().err
+    (written,) = crash_folder.glob("texplain-crash-*.txt")
+    text = written.read_text()
+    for secret in (JWT, ENV_KEY, LEGACY, OTHER_JWT, BASE64_KEY):
+        assert secret not in text and secret not in err
+    assert f"command: texplain ratings pull {tmp_path / 'run'} --url http://localhost:8080 --token [REDACTED]" in text
+    assert "RuntimeError: refresh failed for [REDACTED]" in text and "Traceback (most recent call last)" in text
+    assert 'File "' in text and "test_exit_codes.py" in text  # file paths of the traceback are kept
+    assert "internal error: RuntimeError: refresh failed for [REDACTED]" in err
+
+
+@pytest.mark.parametrize("argv", [["--token=" + JWT], ["--tok", JWT], ["--token", "short1"]])
+def test_every_spelling_of_the_token_option_is_redacted(argv):
+    line = exit_codes.command_line(["ratings", "push", "runs/x", "--url", "http://h", *argv])
+    assert line.startswith("texplain ratings push runs/x --url http://h --tok") and "[REDACTED]" in line
+    assert argv[-1].split("=")[-1] not in line
+
+
+def test_logs_and_bad_input_messages_hold_no_token(monkeypatch, capsys):
+    import logging
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", ENV_KEY)
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "sent %s with %s", (JWT, ENV_KEY), None)
+    assert exit_codes.RedactingFilter([]).filter(record) and record.getMessage() == "sent [REDACTED] with [REDACTED]"
+    # Ordinary hashes in a message are no keys: only traceback text loses long hex strings.
+    assert exit_codes.redact(f"commit {LEGACY}", [], keys=False) == f"commit {LEGACY}"
+
+    def refuse(args):
+        from texplain.errors import TExplainError
+
+        raise TExplainError(f"the server refused {args.token}")
+
+    monkeypatch.setattr("harness.cli.ratings._pull", refuse)
+    assert main(["ratings", "pull", "runs/x", "--url", "http://h", "--token", JWT]) == exit_codes.BAD_INPUT
+    assert capsys.readouterr().err.strip() == "error: the server refused [REDACTED]"
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone: every write (or only the final flush) raises BrokenPipeError."""
+
+    def __init__(self, on_write: bool):
+        self.on_write = on_write
+
+    def write(self, text):
+        if self.on_write:
+            raise BrokenPipeError(32, "Broken pipe")
+        return len(text)
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("on_write, code", [(True, exit_codes.BROKEN_PIPE), (False, exit_codes.OUTCOME)])
+def test_a_closed_stdout_is_a_quiet_exit_not_an_internal_error(runs, monkeypatch, capsys, crash_folder, on_write, code):
+    """Closed while printing: 141 (the shell's code for SIGPIPE); closed only at the last flush: the
+    command's own code (here compare's 1, a crossed threshold)."""
+    a, b = runs
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", _ClosedPipe(on_write))
+    assert main(["compare", str(a), str(b), "--bootstrap", "50", "--fail-if", "explain.object_in_top_k_rate<-0.02"]) == code
+    assert capsys.readouterr().err == "" and not crash_folder.exists()
+    import sys
+
+    assert not isinstance(sys.stdout, _ClosedPipe)  # pointed at devnull: the interpreter's own final flush cannot raise
+
+
+def _cli(code: str, cache):
+    """`python -c code` in the repository, its stdout and stderr pipes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "TEXPLAIN_CACHE": str(cache)}
+    env.pop("PYTHONUNBUFFERED", None)  # stdout into a pipe is block-buffered, as for a user
+    return subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_a_real_pipe_closed_by_its_reader(tmp_path):
+    """`texplain profiles | head -1`, and a long output into a reader that stops after one line, in real processes."""
+    cache = tmp_path / "cache"
+    short = _cli("import sys; from harness.cli.main import main; sys.exit(main(['profiles']))", cache)
+    short.stdout.close()  # the reader leaves before anything is written: the final flush meets the closed pipe
+    _, err = short.communicate(timeout=300)
+    assert (short.returncode, err) == (exit_codes.OK, b"")  # not Python's "Exception ignored ... BrokenPipeError" and 120
+
+    long = _cli("import sys, harness.cli.main\nm = sys.modules['harness.cli.main']\n"
+                "def many(args):\n    for i in range(200000): print('line', i)\n    return 0\n"
+                "m._profiles = many\nsys.exit(m.main(['profiles']))", cache)
+    assert long.stdout.readline() == b"line 0\n"
+    long.stdout.close()  # while the command still prints
+    _, err = long.communicate(timeout=300)
+    assert (long.returncode, err) == (exit_codes.BROKEN_PIPE, b"")
+    assert not (cache / "crashes").exists()

@@ -24,6 +24,8 @@ from tests.human_eval_raters import CARELESS, CAREFUL, OFF_BY_ONE, expected_stat
 from texplain.errors import TExplainError
 
 RATERS = {"ann@example.com": CAREFUL, "bob@example.com": OFF_BY_ONE, "eve@example.com": CARELESS}
+# simulated_export gives the raters user ids 1, 2, 3 in the order of their emails; raters are named by id.
+ANN, BOB, EVE = "user 1", "user 2", "user 3"
 
 
 @pytest.fixture()
@@ -39,9 +41,9 @@ def pulled(exported, skip_every: int = 0) -> dict:
 def test_statistics_match_the_hand_computed_values(exported):
     results = analyse(exported, pulled(exported), AnalysisSettings(bootstrap_resamples=200, count_level="ordinal"))
     want = expected_statistics(exported.tasks, [CAREFUL, OFF_BY_ONE])
-    assert results["raters_dropped"] == ["eve@example.com"]
-    assert results["per_rater"]["eve@example.com"]["check_accuracy"] == 0.0
-    assert results["per_rater"]["ann@example.com"]["check_accuracy"] == 1.0
+    assert results["raters_dropped"] == [EVE]
+    assert results["per_rater"][EVE]["check_accuracy"] == 0.0 and results["per_rater"][EVE]["email"] == "eve@example.com"
+    assert results["per_rater"][ANN]["check_accuracy"] == 1.0
     a, b = results["study_a"], results["study_b"]
     assert a["ratings"] == want["a_ratings"] == 24 and a["items"] == 12
     assert {int(k): v for k, v in a["count_distribution"].items() if v} == dict(want["a_distribution"])
@@ -145,7 +147,7 @@ def test_commands_export_then_pull_from_file_and_the_report(tmp_path, capsys):
         files[-1].write_text(json.dumps(simulated_export(exported.tasks[study], study, RATERS)))
     assert main(["ratings", "pull", str(run), "--file", str(files[0]), "--file", str(files[1]), "--bootstrap", "100"]) == 0
     out = capsys.readouterr().out
-    assert "dropped ['eve@example.com']" in out
+    assert "dropped user 3 (eve@example.com)" in out
     results = json.loads((run / "ratings" / "results.json").read_text())
     for figure in results["figures"]:
         assert (run / figure).stat().st_size > 1000

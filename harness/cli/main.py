@@ -8,7 +8,8 @@ Further commands live in their own modules (listed in COMMAND_MODULES); each has
 ``register(commands)`` which adds its sub-parsers and sets ``handler`` on them with
 ``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` is the exit code (0 or 1, see
 harness/cli/exit_codes.py); `main` maps a TExplainError to 2, any other exception to 3 (traceback written
-to a file) and Ctrl-C to 130.
+to a file, secrets removed), Ctrl-C to 130, and a reader of stdout that went away (``| head``) to a quiet
+exit (exit_codes.py says which code).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the harness version and git commit, then exit")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="log level on the terminal and in the run directory's run.log (default INFO)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also log every HTTP request (to a Label Studio server); implied by --log-level DEBUG")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser(
         "run", help="the main job: world, features, translator, explanations, metrics",
@@ -147,18 +151,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# Libraries that log a line per HTTP request at INFO; a `ratings` command makes a dozen of them.
+CHATTY_LOGGERS = ("httpx", "httpcore")
+
+
+def configure_logging(args, argv: list[str] | None) -> None:
     logging.basicConfig(level=getattr(logging, args.log_level), format=LOG_FORMAT, datefmt="%H:%M:%S")
+    verbose = args.verbose or args.log_level == "DEBUG"
+    for name in CHATTY_LOGGERS:
+        # Request lines are debugging detail; NOTSET lets them through at the root's level when asked for.
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    exit_codes.redact_logs(argv)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone; True when it cannot be checked (stdout replaced)."""
     try:
-        return int(args.handler(args))
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so that the output still buffered, flushed again when the interpreter
+    exits, does not raise a second BrokenPipeError ('Exception ignored ...' and exit code 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        sys.stdout = open(os.devnull, "w")
+
+
+def _flushed() -> bool:
+    """Flush stdout; False (and stdout silenced) when its reader has gone."""
+    try:
+        sys.stdout.flush()
+        return True
+    except BrokenPipeError:
+        _silence_stdout()
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        _flushed()  # --help or --version into a closed pipe
+        raise
+    configure_logging(args, argv)
+    try:
+        code = int(args.handler(args))
+    except BrokenPipeError as error:
+        if not _stdout_closed():  # another pipe (a subprocess, a socket): a failure the harness did not foresee
+            return exit_codes.internal_error(error, argv)
+        # The reader of our output left while the command was working (`| head`): stop quietly, as any
+        # Unix tool ended by SIGPIPE does.
+        _silence_stdout()
+        return exit_codes.BROKEN_PIPE
     except TExplainError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {exit_codes.redact(str(error), argv, keys=False)}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     except KeyboardInterrupt:
         return exit_codes.interrupted()
     except Exception as error:  # anything else is a bug: exit 3, never Python's 1 ("threshold crossed")
         return exit_codes.internal_error(error, argv)
+    # The last output may still sit in the buffer; a reader gone by now only missed output of a command
+    # that finished, so the command's own code stands.
+    _flushed()
+    return code
 
 
 if __name__ == "__main__":

@@ -9,9 +9,14 @@
 
 export writes <run>/ratings/ (human_eval/export.py); push creates the two projects and imports the tasks
 (idempotent; human_eval/server.py); pull reads every task back, analyses the ratings
-(human_eval/analysis.py) and rebuilds the run's report with them. The token may also come from
-$LABEL_STUDIO_API_KEY. Exit codes (harness/cli/exit_codes.py): 0 done; 2 bad input, unreachable server,
-refused token, mismatched project (the message says which and the fix); 3 internal error.
+(human_eval/analysis.py) and rebuilds the run's report with them, then prints how many annotations it
+read and kept (in all, per study, per rater). The token (a personal access token) may also come from
+$LABEL_STUDIO_API_KEY. Exit codes (harness/cli/exit_codes.py): 0 done; 2 bad input (a missing or
+unfinished run directory, a manual export of one study only), unreachable server, refused token,
+mismatched project (the message says which and the fix); 3 internal error.
+
+pull prints nothing before everything is written (results.json, the plots, the report), so that a reader
+who stops reading early (`| head`) costs output, never results.
 """
 
 from __future__ import annotations
@@ -40,8 +45,26 @@ def _print_export(exported) -> None:
     print(f"written: {exported.folder}/ (study_a/b.config.xml, study_a/b.tasks.json, manifest.json"
           + (", images/" if manifest["images_mode"] == "local-files" else "") + ")")
     if manifest["images_mode"] == "local-files":
-        print(f"images: start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
-              f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={manifest['document_root']} (or export with --images base64)")
+        from human_eval.server import start_commands
+
+        print(f"images: start Label Studio with {start_commands('http://localhost:8080', exported)}; "
+              "or export with --images base64 (no file serving needed)")
+
+
+def _require_run_dir(run_dir: Path, command: str) -> None:
+    """A missing or unfinished run directory is said as such, before any talk of exports."""
+    from human_eval.export import MANIFEST, RATINGS_DIR
+    from texplain.errors import InputFileError
+
+    if not run_dir.exists():
+        raise InputFileError(f"ratings {command}: the run directory {run_dir} does not exist; pass the directory of a finished "
+                             "`texplain run` (e.g. runs/quickstart-<hash>)")
+    if not run_dir.is_dir():
+        raise InputFileError(f"ratings {command}: {run_dir} is not a directory; pass the directory of a finished `texplain run`")
+    if not (run_dir / "metrics.json").is_file() and not (run_dir / RATINGS_DIR / MANIFEST).is_file():
+        raise InputFileError(f"ratings {command}: {run_dir} is not a finished run directory (no metrics.json, written at the end of "
+                             "`texplain run`, and no exported studies); finish the run (rerun `texplain run` with the same config) "
+                             "or pass another directory")
 
 
 def _export(args) -> int:
@@ -56,21 +79,25 @@ def _token(args) -> str:
 
     token = args.token or os.environ.get("LABEL_STUDIO_API_KEY")
     if not token:
-        raise TExplainError(f"no token for {args.url}: pass --token (a personal access token from the server's Account & Settings page) "
-                            "or set LABEL_STUDIO_API_KEY")
+        from human_eval.server import TOKEN_ADVICE
+
+        raise TExplainError(f"no token for {args.url}: {TOKEN_ADVICE}")
     return token
 
 
 def _push(args) -> int:
     from human_eval.export import MANIFEST, RATINGS_DIR, export_studies, read_export
-    from human_eval.server import push
+    from human_eval.server import for_export, push
 
     run_dir = Path(args.run_dir)
+    _require_run_dir(run_dir, "push")
     if not (run_dir / RATINGS_DIR / MANIFEST).is_file():
         print(f"no export in {run_dir / RATINGS_DIR}: exporting both studies with the default settings first")
         _print_export(export_studies(run_dir))
     exported = read_export(run_dir)
-    result = push(exported, args.url, _token(args))
+    token = _token(args)
+    with for_export(exported):
+        result = push(exported, args.url, token)
     for study in sorted(result.projects):
         state = "created" if result.created[study] else "found"
         print(f"study ({study}): project {result.projects[study]} {state} on {args.url}; {result.imported[study]} tasks imported, "
@@ -82,17 +109,20 @@ def _push(args) -> int:
 def _pull(args) -> int:
     from human_eval.analysis import RESULTS, write_results
     from human_eval.export import read_export
-    from human_eval.server import pull, read_export_files
+    from human_eval.server import pull, read_export_files, require_both_studies
     from human_eval.settings import AnalysisSettings
     from texplain.errors import TExplainError
 
     run_dir = Path(args.run_dir)
-    exported = read_export(run_dir)
     if bool(args.file) == bool(args.url):
         raise TExplainError("ratings pull: pass either --url URL --token TOKEN (read from the server) or --file export.json (a manual export)")
+    _require_run_dir(run_dir, "pull")
+    exported = read_export(run_dir)
     started = time.perf_counter()
     if args.file:
-        pulled, source = read_export_files([Path(f) for f in args.file]), ", ".join(args.file)
+        files = [Path(f) for f in args.file]
+        pulled, source = read_export_files(files), ", ".join(args.file)
+        require_both_studies(pulled, exported, files)  # before anything is written
     else:
         pulled, source = pull(exported, args.url, _token(args)), args.url
     defaults = exported.settings.analysis
@@ -102,20 +132,36 @@ def _pull(args) -> int:
         bootstrap_resamples=args.bootstrap or defaults.bootstrap_resamples, bootstrap_seed=defaults.bootstrap_seed, level=defaults.level,
     )
     results = write_results(exported, pulled, source, settings)
+    report = None
+    if (run_dir / "metrics.json").is_file():
+        from harness.reporting.report import write_report
+
+        report = write_report(run_dir).html
+    _print_pull(results, source, time.perf_counter() - started)
+    print(f"written: {exported.folder / RESULTS} and {', '.join(results['figures'])}")
+    if report is not None:
+        print(f"report: {report}")
+    return 0
+
+
+def _print_pull(results: dict, source: str, seconds: float) -> None:
+    from human_eval.analysis import rater_label, rater_labels, set_aside
+
     a, b = results["study_a"], results["study_b"]
-    print(f"pulled from {source} in {time.perf_counter() - started:.1f} s: {results['raters']} raters, dropped {results['raters_dropped'] or 'none'}")
+    dropped = ", ".join(rater_labels(results, results["raters_dropped"])) or "none"
+    print(f"pulled from {source} in {seconds:.1f} s: {results['raters']} raters, dropped {dropped}")
+    counted = results["annotations"]
+    print(f"annotations: {counted['read']} read, {counted['kept']} kept in the statistics")
+    for study, row in sorted(counted["by_study"].items()):
+        print(f"  study ({study}): {row['read']} read, {row['kept']} kept; set aside: {', '.join(set_aside(row))}")
+    for rater, summary in results["per_rater"].items():
+        note = f"; dropped: {summary['checks_passed']} of {summary['checks']} attention checks passed" if summary["dropped"] else ""
+        print(f"  {rater_label(rater, summary['email'])}: {summary['annotations_read']} read, {summary['ratings_kept']} kept{note}")
     print(f"study (a): {a['ratings']} ratings of {a['items_rated']}/{a['items']} images; mean matched words {a['mean_count']}")
     print(f"study (b): {b['ratings']} ratings; share of yes {b['share_yes']}")
     for study, rows in (("a", a["agreement"]), ("b", b["agreement"])):
         for name, value in rows.items():
             print(f"  ({study}) {name}: " + (f"{value['value']:.3f}" if value["value"] is not None else f"undefined ({value['reason']})"))
-    print(f"written: {exported.folder / RESULTS} and {', '.join(results['figures'])}")
-    if (run_dir / "metrics.json").is_file():
-        from harness.reporting.report import write_report
-
-        paths = write_report(run_dir)
-        print(f"report: {paths.html}")
-    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -143,7 +189,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         action = actions.add_parser(name, help=text)
         action.add_argument("run_dir", metavar="RUN_DIR")
         action.add_argument("--url", required=(name == "push"), help="the server, e.g. http://localhost:8080")
-        action.add_argument("--token", help="a personal access token (or legacy token); default $LABEL_STUDIO_API_KEY")
+        action.add_argument("--token", help="a personal access token (the server's Account & Settings > Personal Access Token; "
+                                            "legacy tokens are refused by default); default $LABEL_STUDIO_API_KEY")
         if name == "pull":
             action.add_argument("--file", action="append", default=[], metavar="EXPORT.json", help="a JSON export from Label Studio's UI, instead of --url (repeatable)")
             action.add_argument("--min-check-accuracy", type=float, help="drop raters below this share of passed attention checks (default 0.75; 0 keeps all)")
