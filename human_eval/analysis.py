@@ -5,7 +5,7 @@ counts (Figure 3, left), the share of "yes" (Figure 3, right), per-rater summari
 Steps: every study's export is read into ratings (annotations.py); raters whose attention-check accuracy
 is below the threshold are dropped from both studies (attention.py); check tasks are set aside; what
 remains is summarised per item and over items. Means over items carry the harness's 95% bootstrap
-interval over items (harness/metrics/intervals.py, BCa). Tasks the export lacks, compared with the
+interval over items (contracts/intervals.py, BCa). Tasks the export lacks, compared with the
 exported tasks (manifest), are counted as lost; tasks nobody rated yet are counted, not guessed at.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 import numpy as np
 
-from harness.metrics.intervals import mean_interval
+from contracts.intervals import mean_interval
 from human_eval.agreement import fleiss_kappa, krippendorff_alpha
 from human_eval.annotations import ParsedExport, Rating, parse_export
 from human_eval.attention import check_summaries, failing_raters
@@ -169,7 +169,7 @@ def analyse(export: Export, pulled: dict[str, list[dict]], settings: AnalysisSet
 
 def write_results(export: Export, pulled: dict[str, list[dict]], source: str, settings: AnalysisSettings | None = None) -> dict:
     """Analyse, write <run>/ratings/results.json and the two plots; returns the results."""
-    from harness.pipeline.run_dir import write_json
+    from contracts.files import write_json
     from human_eval.figures import draw_figures
 
     results = analyse(export, pulled, settings, source)

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.pipeline.run_dir import write_json
+from contracts.files import write_json
 from human_eval.export import Export
 from human_eval.label_configs import SPECS, STUDIES, same_config
 from texplain.errors import TExplainError

@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from suites.base import SUITES, Suite
+from contracts.suite import SUITES, Suite
 from texplain.errors import TExplainError
 from texplain.wordcloud_render import empty_cloud_reason, render_wordcloud
 from texplain.words import WordStats, merge_stats, word_stats

@@ -1,4 +1,4 @@
-"""Versioned, self-describing results (harness/metrics/formats.py; issue 12, item 8): metrics.json,
+"""Versioned, self-describing results (contracts/formats.py; issue 12, item 8): metrics.json,
 every records.jsonl line and compare's JSON say their format; readers accept the current and the
 previous one (no "format" = the previous) and refuse a newer one, saying to upgrade; provenance holds
 the harness version, also where the git commit is unknown."""
@@ -13,9 +13,9 @@ import pytest
 from fake_runs import make_run
 
 from harness.cli.main import main
-from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT, format_version
+from contracts.formats import METRICS_FORMAT, RECORDS_FORMAT, format_version
 from harness.reporting.run_reader import read_run
-from suites.base import Suite
+from contracts.suite import Suite
 from texplain.errors import InputFileError
 
 N = 6

@@ -194,7 +194,7 @@ def test_report_of_an_old_run_reads_the_old_names_and_says_so(tmp_path):
 
 
 def test_report_shows_a_suite_table_in_the_paper_layout(tmp_path):
-    """Suite.tables (suites/base.py): a table in the paper's layout, ours beside the paper's, in both files."""
+    """Suite.tables (contracts/suite.py): a table in the paper's layout, ours beside the paper's, in both files."""
     table = {
         "title": "Table 2 layout",
         "header": ["Method", "Worst-group", "Average"],

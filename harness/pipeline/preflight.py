@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from contracts.suite import enabled_suites
 from harness.config import ConfigError, RunConfig
 from texplain.errors import TExplainError, UnknownNameError
 
@@ -196,8 +197,6 @@ def _path_problems(config: RunConfig, reachable: callable) -> list[str]:
     problems = []
     if config.data.source != "synthetic" and not Path(config.data.root).exists():
         problems.append(f"data.root: {config.data.root} does not exist (the {config.data.source} dataset); fix the path or --set data.source=synthetic")
-    from suites import enabled_suites  # inside: suites import harness (see harness/config.py's SuitesConfig)
-
     for suite in enabled_suites(config):
         problems += suite.preflight(suite.config)  # each suite knows which of its settings name files
         # ... and which models it loads by hub id or folder (harness/pipeline/hub_models.py)

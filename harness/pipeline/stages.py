@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.pipeline.run_dir import write_json
+from contracts.files import write_json
 from texplain.hashing import hash_json
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ by an older version of the harness, so everything they read goes through here: e
 malformed file is a TExplainError that names the file and says how to fix it, and the differences
 between formats are handled in one place:
 
-- the format version (harness/metrics/formats.py): metrics.json and every records.jsonl line say
+- the format version (contracts/formats.py): metrics.json and every records.jsonl line say
   theirs; none means version 1. Versions 1 and 2 are read; a newer one is refused, saying to upgrade;
 - metric names of version 1 (``explain.object_top5_rate``, ...) are read under the names of version 2
   (``RENAMED_METRICS``), and the run says which it renamed (``FinishedRun.renamed``), so that an old run
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.metrics.formats import METRICS_KIND, RECORDS_KIND, format_version
+from contracts.formats import METRICS_KIND, RECORDS_KIND, format_version
 from texplain.errors import InputFileError
 
 # The paper's models (DESIGN.md section 3). A run whose models differ is computed with stand-ins, and
@@ -128,7 +128,7 @@ class SuiteResult:
 
     @property
     def intervals(self) -> dict[str, dict]:
-        """metric -> its 95% interval (harness/metrics/intervals.py); {} for runs of format 1."""
+        """metric -> its 95% interval (contracts/intervals.py); {} for runs of format 1."""
         return self.summary.get("intervals") or {}
 
     @property

@@ -4,21 +4,17 @@ The caption is the text a translator is trained on in the synthetic worlds, so i
 an explanation can use: the object and background words always, colour, size, position and the
 distractors in the picture each by a coin, and fillers that vary so no filler word dominates the
 word clouds. The scene graph (scene.py) calls `write_caption` while it draws a scene;
-`caption_variants` writes further captions of one scene (COCO has five per image).
+Further captions of one scene (COCO has five per image) come from ``Scene.caption_variants`` (scene.py).
 
 Determinism: every coin is drawn from the RNG passed in, in a fixed order, whatever its outcome is
 used for, so a scene's caption depends on its seed only and edits to one phrase do not shift others.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from harness.worlds.vocabulary import DISTRACTORS
 
-if TYPE_CHECKING:
-    from harness.worlds.scene import Scene
 
 
 # The object word and the background word are in every caption: the object word once (in the
@@ -158,17 +154,3 @@ def write_caption(
         # No new coin: the sky coin picks the variant, so the scene's later draws are unchanged.
         sentences.append(closing)
     return " ".join(sentences)
-
-
-def caption_variants(scene: Scene, count: int) -> list[str]:
-    """`count` captions of one scene (COCO has five per image): the scene's own caption first, then
-    captions written from the same scene graph with other coins, seeded by the scene's render seed."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    captions = [scene.caption]
-    for k in range(1, count):
-        rng = np.random.default_rng([scene.render_seed, 3, k])
-        captions.append(
-            write_caption(scene.object_class, scene.color, scene.size, scene.position, scene.background, scene.distractors, rng)
-        )
-    return captions

@@ -106,6 +106,17 @@ class Scene:
         d["distractors"] = list(self.distractors)
         return d
 
+    def caption_variants(self, count: int) -> list[str]:
+        """`count` captions of this scene (COCO has five per image): its own caption first, then captions
+        written from the same scene graph with other coins, seeded by the scene's render seed."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        captions = [self.caption]
+        for k in range(1, count):
+            rng = np.random.default_rng([self.render_seed, 3, k])
+            captions.append(write_caption(self.object_class, self.color, self.size, self.position, self.background, self.distractors, rng))
+        return captions
+
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Scene:
         names = [f.name for f in dataclasses.fields(cls)]

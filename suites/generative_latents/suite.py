@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from harness.metrics.captions import CAPTION_METRICS, METRIC_NAMES, parse_metric_list, provenance
-from harness.metrics.intervals import mean_interval
-from harness.pipeline.hub_models import HubModel
-from harness.pipeline.translator_step import CaptionedFeatures
-from suites.base import SUITES, StepSeconds, Suite
+from contracts.intervals import mean_interval
+from contracts.run_context import CaptionedFeatures
+from contracts.suite import SUITES, StepSeconds, Suite
+from contracts.hub_models import HubModel
 from suites.generative_latents.config import GenerativeLatentsConfig
 from suites.generative_latents.scoring import score_all
 from texplain.errors import TExplainError
@@ -129,11 +129,9 @@ class GenerativeLatentsSuite(Suite):
     # ------------------------------------------------------------------------------------------
 
     def run(self, context, work_dir: Path) -> Iterator[dict]:
-        if context.store is None:
+        if not context.has_store:
             # A context without the run's stage store (a test's): the sub-steps live in the suite's folder.
-            from harness.pipeline.stages import StageStore
-
-            context = dataclasses.replace(context, store=StageStore(work_dir / "stages"))
+            context = context.with_own_store(work_dir / "stages")
         # Seconds per step (details "seconds"): "prepare" holds the generator, the latent translator and the
         # captioner, each also timed on its own on the stand-in path.
         self._timed = StepSeconds()

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from harness.datasets.waterbirds import GROUP_NAMES
-from harness.pipeline.stages import StageStore
-from suites.base import SUITES, StepSeconds, Suite
+from contracts.suite import SUITES, StepSeconds, Suite
 from suites.waterbirds.config import WaterbirdsConfig
 from suites.waterbirds.data import CLASS_NAMES, ImageSet, WaterbirdsData, load_data, require_planted
 from suites.waterbirds.detection import detection_scores, explain, feature_tokens, train_model_translator
@@ -230,9 +229,7 @@ class WaterbirdsSuite(Suite):
             "precision": context.explain_precision,
         }, version=STAGE_VERSION)
         if stage.done:
-            from harness.pipeline.explain_step import sampled
-
-            done = sampled(stage / "samples.jsonl")
+            done = context.sampled(stage / "samples.jsonl")
             return {i: done[i] for i in ids}
         sentences = explain(context, trained.translator, ids, tokens, stage / "samples.jsonl", cfg.num_sentences, cfg.min_words,
                             cfg.max_words, f"waterbirds: explain {part} ({which})")
@@ -277,8 +274,8 @@ class WaterbirdsSuite(Suite):
 
     def run(self, context, work_dir: Path) -> Iterator[dict]:
         cfg = self.config
-        if context.store is None:  # outside a run (a bare RunContext): the sub-steps live in the suite's own folder
-            context = dataclasses.replace(context, store=StageStore(Path(work_dir) / "stages"))
+        if not context.has_store:  # outside a run (a bare RunContext): the sub-steps live in the suite's own folder
+            context = context.with_own_store(Path(work_dir) / "stages")
         self._timed = StepSeconds()  # metrics.json details "seconds"
         with self._timed("data"):
             data = load_data(cfg, context.cache_root, progress=context.progress, main_first=context.workers.main_first)
