@@ -49,13 +49,13 @@ import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
+from contracts.files import write_json, write_jsonl
 from contracts.formats import METRICS_FORMAT, RECORDS_FORMAT
+from contracts.hub_models import HubModel
 from contracts.intervals import intervals_of
 from contracts.metrics import METRICS, suite_metrics
-from contracts.files import write_json, write_jsonl
-from contracts.hub_models import HubModel
 from texplain.registry import Registry
 
 
@@ -131,7 +131,7 @@ class Suite(ABC):
 
     @classmethod
     def hub_models(cls, config: Any) -> list[HubModel]:
-        """The models a run with this config loads by hub id or folder (harness/pipeline/hub_models.py);
+        """The models a run with this config loads by hub id or folder (contracts/hub_models.py);
         preflight checks that each is cached, reachable or present. None by default."""
         return []
 

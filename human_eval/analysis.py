@@ -12,8 +12,10 @@ exported tasks (manifest), are counted as lost; tasks nobody rated yet are count
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+
 import numpy as np
 
+from contracts.files import write_json
 from contracts.intervals import mean_interval
 from human_eval.agreement import fleiss_kappa, krippendorff_alpha
 from human_eval.annotations import ParsedExport, Rating, parse_export
@@ -169,7 +171,6 @@ def analyse(export: Export, pulled: dict[str, list[dict]], settings: AnalysisSet
 
 def write_results(export: Export, pulled: dict[str, list[dict]], source: str, settings: AnalysisSettings | None = None) -> dict:
     """Analyse, write <run>/ratings/results.json and the two plots; returns the results."""
-    from contracts.files import write_json
     from human_eval.figures import draw_figures
 
     results = analyse(export, pulled, settings, source)

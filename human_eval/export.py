@@ -15,13 +15,12 @@ carries its studies.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.run_extensions import POST_RUN_STEPS
 from contracts.files import write_json
+from contracts.run_extensions import POST_RUN_STEPS
 from harness.reporting.run_reader import read_json, read_run
 from human_eval import images as image_modes
 from human_eval.items import collect_items, select_items

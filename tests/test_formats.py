@@ -12,10 +12,10 @@ import shutil
 import pytest
 from fake_runs import make_run
 
-from harness.cli.main import main
 from contracts.formats import METRICS_FORMAT, RECORDS_FORMAT, format_version
-from harness.reporting.run_reader import read_run
 from contracts.suite import Suite
+from harness.cli.main import main
+from harness.reporting.run_reader import read_run
 from texplain.errors import InputFileError
 
 N = 6
@@ -51,8 +51,8 @@ def test_the_run_writes_format_in_every_record(tmp_path):
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.words_step import score_explanations
     from harness.pipeline.training_data import CaptionedImage
+    from harness.pipeline.words_step import score_explanations
 
     images = [CaptionedImage("img_0", tmp_path / "img_0.png", ("a caption",), {"object": "boat", "background": "water"}),
               CaptionedImage("img_1", tmp_path / "img_1.png", ("a caption",), None)]

@@ -79,8 +79,8 @@ def test_run_metrics_get_intervals_beside_the_values(tmp_path):
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.words_step import score_explanations
     from harness.pipeline.training_data import CaptionedImage
+    from harness.pipeline.words_step import score_explanations
 
     truths = [{"object": "boat", "background": "water"}, {"object": "car", "background": "road"}, {"object": "boat", "background": "sand"}]
     images = [CaptionedImage(f"img_{i}", tmp_path / f"img_{i}.png", ("a caption",), t) for i, t in enumerate(truths)]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.pipeline import preflight as preflight_module
 from harness.config import ConfigError, load_config
+from harness.pipeline import preflight as preflight_module
 from harness.pipeline.preflight import preflight
 
 
@@ -168,7 +168,7 @@ def _empty_hub_cache(monkeypatch, tmp_path):
 
 
 def test_suite_models_are_checked_in_folders_and_on_the_hub(tmp_path, monkeypatch):
-    from harness.pipeline.hub_models import HubModel
+    from contracts.hub_models import HubModel
 
     _empty_hub_cache(monkeypatch, tmp_path)
     sd = tmp_path / "sd"

@@ -117,8 +117,8 @@ def test_report_names_the_empty_clouds_of_the_words_stage(tmp_path):
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.words_step import draw_clouds
     from harness.pipeline.training_data import CaptionedImage
+    from harness.pipeline.words_step import draw_clouds
     from texplain.wordcloud_render import is_placeholder
     from texplain.words import WordStats, word_stats
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 
 from harness.config import RunConfig
-from harness.pipeline.words_step import score_explanations
 from harness.pipeline.training_data import CaptionedImage
+from harness.pipeline.words_step import score_explanations
 
 
 def _images(folder: Path) -> list[CaptionedImage]:

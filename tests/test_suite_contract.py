@@ -23,19 +23,19 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tiny_models import tiny_classifier, tiny_decoder, tiny_translator
 
 import suites
+from contracts.metrics import METRICS
+from contracts.suite import matches_metric
 from harness.cli.main import suite_headlines
 from harness.config import ConfigError, load_config, to_dict
-from contracts.metrics import METRICS
 from harness.pipeline import preflight as preflight_module
-from harness.pipeline.preflight import preflight
 from harness.pipeline.context import RunContext
+from harness.pipeline.preflight import preflight
 from suites import SUITES, enabled_suites
-from contracts.suite import matches_metric
 from texplain.feature_cache import FeatureCache
 from texplain.translators import TranslatorShape
-from tiny_models import tiny_classifier, tiny_decoder, tiny_translator
 
 TINY_SAMPLING = ["sampling.num_sentences=3", "sampling.min_words=3", "sampling.max_words=6", "sampling.batch_size=3", "explain.precision=fp32"]
 

@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 import torch
 
+from contracts.files import write_jsonl
 from contracts.run_context import CaptionedFeatures, TrainedTranslator
 from harness.config import RunConfig
 from harness.pipeline.explain_step import cache_root, explain_images, sampled
-from contracts.files import write_jsonl
 from harness.pipeline.stages import StageDir, StageStore
 from harness.pipeline.translator_step import translator_step
 from texplain.classifier import FrozenClassifier

@@ -199,7 +199,7 @@ def _path_problems(config: RunConfig, reachable: callable) -> list[str]:
         problems.append(f"data.root: {config.data.root} does not exist (the {config.data.source} dataset); fix the path or --set data.source=synthetic")
     for suite in enabled_suites(config):
         problems += suite.preflight(suite.config)  # each suite knows which of its settings name files
-        # ... and which models it loads by hub id or folder (harness/pipeline/hub_models.py)
+        # ... and which models it loads by hub id or folder (contracts/hub_models.py)
         problems += [problem for model in suite.hub_models(suite.config) if (problem := model.problem(reachable))]
     return problems
 

@@ -24,19 +24,19 @@ from pathlib import Path
 
 import torch
 
-from contracts.run_extensions import POST_RUN_STEPS
-from contracts.suite import enabled_suites
-from harness.config import ConfigError, RunConfig, to_dict
+from contracts.files import read_jsonl_prefix, write_json, write_jsonl
 from contracts.formats import METRICS_FORMAT
 from contracts.intervals import intervals_of
 from contracts.metrics import METRICS
+from contracts.run_extensions import POST_RUN_STEPS
+from contracts.suite import enabled_suites
+from harness.config import ConfigError, RunConfig, to_dict
 from harness.pipeline.context import RunContext
 from harness.pipeline.explain_step import EXPLAIN_STAGE_VERSION, cache_root
 from harness.pipeline.preflight import preflight
 from harness.pipeline.provenance import provenance
 from harness.pipeline.resources import describe as describe_resources
 from harness.pipeline.resources import resource_record
-from contracts.files import read_jsonl_prefix, write_json, write_jsonl
 from harness.pipeline.run_dir import RunDir
 from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
 from harness.pipeline.training_data import load_training_data

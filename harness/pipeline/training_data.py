@@ -8,7 +8,6 @@ groups captions by image and says what identifies the data for the stage keys.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from contracts.dataset_formats import DATASET_FORMATS
 from harness.config import RunConfig
 from harness.worlds.default_world import make_world
 from harness.worlds.scene import WorldSpec
-from texplain.hashing import hash_file, hash_json
+from texplain.hashing import hash_json
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,7 @@ processes every rank trains its slice of each batch and waits for the checkpoint
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
-
-import torch
 
 from contracts.run_context import CaptionedFeatures, TrainedTranslator
 from harness.pipeline.stages import StageDir, StageStore

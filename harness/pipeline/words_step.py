@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from harness.config import RunConfig
 from contracts.explainers import ExplainerInputs
-from harness.metrics.explain import per_image_values, score_explainers
-from contracts.formats import RECORDS_FORMAT
 from contracts.files import write_json
+from contracts.formats import RECORDS_FORMAT
+from harness.config import RunConfig
+from harness.metrics.explain import per_image_values, score_explainers
 from harness.pipeline.training_data import CaptionedImage
 from texplain.wordcloud_render import render_wordcloud
 from texplain.words import WordFilter, WordStats, merge_stats, word_stats

@@ -36,9 +36,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness.metrics.bootstrap import paired_bootstrap
+from contracts.files import atomic_write_text
 from contracts.formats import COMPARE_FORMAT
 from contracts.metrics import all_metrics, suite_metric_name
+from harness.metrics.bootstrap import paired_bootstrap
 from harness.reporting.run_reader import RENAMED_METRICS, FinishedRun, renamed_note
 from texplain.errors import TExplainError, UnknownNameError
 from texplain.registry import did_you_mean
@@ -532,7 +533,6 @@ def format_markdown(comparison: Comparison) -> str:
 
 
 def write_outputs(comparison: Comparison, json_path: Path | None, markdown_path: Path | None) -> None:
-    from contracts.files import atomic_write_text
 
     if json_path is not None:
         atomic_write_text(Path(json_path), json.dumps(comparison.to_json(), indent=2) + "\n")

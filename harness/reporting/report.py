@@ -25,23 +25,21 @@ in the world cache outside the run directory) and the training chart are copied.
 
 from __future__ import annotations
 
-import base64
 import json
-import mimetypes
 import shutil
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.metrics.explain import per_class_rates
+from contracts.files import atomic_write_text
 from contracts.metrics import all_metrics, suite_metric_name
 from contracts.plugins import load_plugins
 from contracts.run_extensions import REPORT_SECTIONS
+from harness.metrics.explain import per_class_rates
 from harness.reporting.html import badge, data_uri, img_html, md_cell, table_html, table_md  # noqa: F401  (md_cell, data_uri: report helpers)
-from harness.reporting.svg import Series, line_chart
-from contracts.files import atomic_write_text
 from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run, renamed_note
+from harness.reporting.svg import Series, line_chart
 from texplain.words import WordStats, merge_stats
 
 ASSETS = "report_assets"

@@ -15,8 +15,6 @@ import numpy as np
 
 from harness.worlds.vocabulary import DISTRACTORS
 
-
-
 # The object word and the background word are in every caption: the object word once (in the
 # first sentence), the background word once in the first sentence and sometimes again in the second.
 # Filler words differ between templates so none of them is in every caption.

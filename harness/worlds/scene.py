@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.worlds.caption_text import CAPTION_TEXT_VERSION
-from harness.worlds.caption_text import write_caption
+from harness.worlds.caption_text import CAPTION_TEXT_VERSION, write_caption
 from harness.worlds.vocabulary import BACKGROUNDS, COLORS, DISTRACTORS, OBJECT_CLASSES, POSITIONS, SIZES
 
 
