@@ -217,9 +217,10 @@ class FrozenClassifier:
         if source == "python":
             if random_weights:
                 raise TExplainError(f"{spec}: random weights apply to packaged: and timm: classifiers; a python: factory decides its own weights")
-            from texplain.python_classifier import PythonClassifier
-
-            return PythonClassifier.from_spec(spec, device, preprocessing)
+            # Loaded by name: that module stands above this one (its classifier is a HookedClassifier, a
+            # FrozenClassifier), and it imports and runs the user's code, which only a python: spec asks for.
+            python_classifier = importlib.import_module("texplain.python_classifier")
+            return python_classifier.PythonClassifier.from_spec(spec, device, preprocessing)
         if preprocessing:
             raise TExplainError(f"preprocessing options apply to python: classifiers; {spec} takes its preprocessing from timm's config of the model")
         if source not in ("packaged", "timm"):
@@ -288,12 +289,12 @@ class FrozenClassifier:
     def class_name(self, index: int) -> str:
         """Human-readable ImageNet class name when the model has 1000 classes, else the index."""
         if self.num_classes == 1000:
-            return _imagenet_info().index_to_description(index)
+            return imagenet_info().index_to_description(index)
         return str(index)
 
 
 @functools.lru_cache(maxsize=1)
-def _imagenet_info():
+def imagenet_info():
     # Building ImageNetInfo reads timm's class files (~30 ms): once per process, not once per name.
     from timm.data import ImageNetInfo
 
