@@ -1,5 +1,5 @@
 """Format versions of the result files, so that a file says which layout it has and a reader knows
-whether it can read it (issue 12, item 8; DESIGN.md section 7: results are self-describing).
+whether it can read it (results are self-describing: docs/design.md#run-directories).
 
     metrics.json (the run's and each suite's)    "format": "texplain-metrics/2"
     records.jsonl (the run's and each suite's)   "format": "texplain-records/2" in every line

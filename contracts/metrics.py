@@ -1,5 +1,5 @@
 """The metrics registry: every metric a run writes, with a one-line definition and a direction
-(DESIGN.md section 7; after lm-evaluation-harness, whose registered metrics carry their aggregation and
+(docs/design.md#metric-contract; after lm-evaluation-harness, whose registered metrics carry their aggregation and
 ``higher_is_better``).
 
 A metric is named after what it computes, never after a setting's current value (the k of

@@ -1,4 +1,4 @@
-"""The suite contract (DESIGN.md section 7, after lm-eval's Task and DomainBed's Algorithm).
+"""The suite contract (docs/design.md#suite-contract, after lm-eval's Task and DomainBed's Algorithm).
 
 A suite is a class registered in ``SUITES`` with
 

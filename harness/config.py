@@ -1,11 +1,11 @@
-"""Typed run configuration: one YAML file per run into frozen dataclasses with defaults (DESIGN.md section 7,
+"""Typed run configuration: one YAML file per run into frozen dataclasses with defaults (docs/design.md#configuration,
 after nanoGPT's configurator).
 
 ``load_config(name_or_path, overrides)`` reads a shipped profile (harness/configs/<name>.yaml) or a
 path, applies ``a.b=value`` overrides (values parsed as YAML, then type-checked), and refuses unknown
 keys with a suggestion. The resolved config is saved with every run and checkpoint.
 
-Habits users bring from Hydra and lm-eval (issue 12):
+Habits users bring from Hydra and lm-eval, so a config written that way does what its author expects:
 
 - a YAML of one's own can start with ``extends: quickstart`` (a profile name or a path relative to the
   file): the base's keys are deep-merged under the file's own, and the run is named by the file's own
@@ -52,7 +52,7 @@ class WorldConfig:
     seed: int = 0
     class_background_correlation: float | None = None
     # Captions written per training image from its scene graph (Scene.caption_variants; COCO has five).
-    # Each is one training pair, so an epoch costs this many times more: trade epochs for variants (issue 16).
+    # Each is one training pair, so an epoch costs this many times more: trade epochs for variants (measured: docs/measurements.md).
     captions_per_image: int = 1
 
 

@@ -1,4 +1,4 @@
-"""Versioned, self-describing results (contracts/formats.py; issue 12, item 8): metrics.json,
+"""Versioned, self-describing results (contracts/formats.py): metrics.json,
 every records.jsonl line and compare's JSON say their format; readers accept the current and the
 previous one (no "format" = the previous) and refuse a newer one, saying to upgrade; provenance holds
 the harness version, also where the git commit is unknown."""

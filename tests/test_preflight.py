@@ -62,7 +62,7 @@ def test_data_source_is_validated():
         load_config("quickstart", ["suites.only_bg.val_per_clas=3"])
 
 
-# --- model specs: every name timm.create_model accepts, resolved by timm's rules (issue 11) ---------------
+# --- model specs: every name timm.create_model accepts, resolved by timm's rules, not by a list of our own ---
 
 def test_every_model_spec_of_every_shipped_profile_resolves(monkeypatch):
     """A name preflight refuses or from_spec cannot resolve would stop a user minutes in (the paper's

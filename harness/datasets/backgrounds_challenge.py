@@ -1,5 +1,5 @@
 """Reader for the Background Challenge / ImageNet-9 (Xiao, Engstrom, Ilyas, Madry, "Noise or Signal:
-The Role of Image Backgrounds in Object Recognition", 2020; DESIGN.md section 5).
+The Role of Image Backgrounds in Object Recognition", 2020; docs/design.md#data-formats).
 
 Layout of the public release (and of the synthetic world of harness/worlds/backgrounds_world.py):
 

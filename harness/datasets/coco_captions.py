@@ -1,5 +1,5 @@
 """Readers for captioned images: COCO captions (Chen et al., "Microsoft COCO Captions", 2015) and a
-plain ``captions.jsonl`` for a user's own data (DESIGN.md section 5).
+plain ``captions.jsonl`` for a user's own data (docs/design.md#data-formats).
 
 COCO layout (and that of harness/worlds/captions_world.py):
 

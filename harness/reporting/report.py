@@ -1,4 +1,5 @@
-"""The run report: ``report.html`` and ``report.md`` inside a run directory (issue 4).
+"""The run report: ``report.html`` and ``report.md`` inside a run directory: what a person reads after a run,
+opened from disk with no server.
 
 Built only from files in the run directory (harness/reporting/run_reader.py), so ``texplain report RUN_DIR``
 rebuilds it at any time, also for runs made by older versions. Sections, each with an id the tests

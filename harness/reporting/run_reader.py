@@ -1,4 +1,4 @@
-"""Read a finished run directory back (the layout written by harness/pipeline/run.py; DESIGN.md section 7).
+"""Read a finished run directory back (the layout written by harness/pipeline/run.py; docs/design.md#run-directories).
 
 ``texplain report`` and ``texplain compare`` both start from a run directory on disk, possibly one made
 by an older version of the harness, so everything they read goes through here: every missing or
@@ -32,7 +32,7 @@ from typing import Any
 from contracts.formats import METRICS_KIND, RECORDS_KIND, format_version
 from texplain.errors import InputFileError
 
-# The paper's models (DESIGN.md section 3). A run whose models differ is computed with stand-ins, and
+# The paper's models (docs/design.md#offline-models-and-stand-ins). A run whose models differ is computed with stand-ins, and
 # the report says so; a run may also state it itself under "stand_in" in metrics.json.
 PAPER_CLASSIFIER_PREFIX = "timm:vit_base_patch16_384"
 PAPER_DECODER_MARK = "blip"

@@ -1,4 +1,4 @@
-"""Scene graphs with known ground truth, drawn from a seed (DESIGN.md section 6).
+"""Scene graphs with known ground truth, drawn from a seed (docs/design.md#synthetic-worlds).
 
 No captioned data can be downloaded, and a faithfulness harness needs cases where the truth is known.
 Each scene is a scene graph (object class, colour, size, position, background, distractors) with

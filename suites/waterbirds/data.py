@@ -1,4 +1,4 @@
-"""The Waterbirds data the suite reads (TExplain Section 4.4; Sagawa et al., ICLR 2020; DESIGN.md section 5).
+"""The Waterbirds data the suite reads (TExplain Section 4.4; Sagawa et al., ICLR 2020; docs/design.md#data-formats).
 
 Either a synthetic world in the release's layout, rendered here with a planted class-place correlation
 (harness/worlds/waterbirds_world.py), plus its balanced copy (same spec, balanced train split) for the
