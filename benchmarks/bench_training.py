@@ -200,7 +200,8 @@ def main() -> None:
             "share_of_peak": {way: needed / s / 1e9 / peak for way, s in median.items()},
             "limit_captions_per_second_at_peak": captions_total / (needed / 1e9 / peak),
             # The best ratio any implementation of the same loss could reach against this baseline: ours doing
-            # only the needed work at 100% of the peak. If it is under the 2x, 2x is out of reach here.
+            # only the needed work at 100% of the peak. If it is under 2x (the target set for this step),
+            # 2x is out of reach here.
             "ratio_limit_at_peak": 1.0 / (needed / median["baseline"] / 1e9 / peak),
             # The share of the peak ours would need (needed work only) to be twice the baseline.
             "share_of_peak_for_2x": 2.0 * needed / median["baseline"] / 1e9 / peak,

@@ -1,4 +1,5 @@
-"""An upper bound on the object top-5 rate any translator of the default recipe can reach (issue 16).
+"""An upper bound on the object top-5 rate any translator of the default recipe can reach: does the translator or the frozen LM
+limit the object rate?
 
 The default run's explanations name the background of every held-out image but the object of only
 0.70-0.83 of them, while a linear probe reads the object off the same classifier features for 0.98 of

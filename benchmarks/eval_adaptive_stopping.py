@@ -213,7 +213,7 @@ def main() -> None:
         total, chosen = oracle_bound(curves, target)
         oracle[str(target)] = {"saving_total": n * len(records) / total, "mean_sentences": total / len(records), "sentences": chosen}
         print(f"oracle bound at mean Jaccard >= {target}: {n * len(records) / total:.2f}x fewer sentences (mean {total / len(records):.0f}; per image {chosen})")
-    # The issue-16 yardstick: at mean Jaccard >= 0.9, the share of the oracle's saving a setting reaches.
+    # The yardstick: at mean Jaccard >= 0.9, the share of the oracle's saving a setting reaches.
     for summary in summaries:
         if summary["mean_jaccard_same_seed"] >= 0.9:
             summary["share_of_oracle_saving_at_0.9"] = summary["saving_total"] / oracle["0.9"]["saving_total"]

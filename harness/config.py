@@ -1,11 +1,11 @@
-"""Typed run configuration: one YAML file per run into frozen dataclasses with defaults (DESIGN.md section 7,
+"""Typed run configuration: one YAML file per run into frozen dataclasses with defaults (docs/design.md#configuration,
 after nanoGPT's configurator).
 
 ``load_config(name_or_path, overrides)`` reads a shipped profile (harness/configs/<name>.yaml) or a
 path, applies ``a.b=value`` overrides (values parsed as YAML, then type-checked), and refuses unknown
 keys with a suggestion. The resolved config is saved with every run and checkpoint.
 
-Habits users bring from Hydra and lm-eval (issue 12):
+Habits users bring from Hydra and lm-eval, so a config written that way does what its author expects:
 
 - a YAML of one's own can start with ``extends: quickstart`` (a profile name or a path relative to the
   file): the base's keys are deep-merged under the file's own, and the run is named by the file's own
@@ -28,6 +28,9 @@ from typing import Any
 
 import yaml
 
+from contracts.dataset_formats import DATASET_FORMATS
+from contracts.plugins import load_plugins
+from contracts.suite import SUITES
 from texplain.errors import TExplainError
 from texplain.registry import did_you_mean
 from texplain.sampling import SamplingConfig
@@ -48,8 +51,8 @@ class WorldConfig:
     image_size: int = 224
     seed: int = 0
     class_background_correlation: float | None = None
-    # Captions written per training image from its scene graph (caption_text.caption_variants; COCO has five).
-    # Each is one training pair, so an epoch costs this many times more: trade epochs for variants (issue 16).
+    # Captions written per training image from its scene graph (Scene.caption_variants; COCO has five).
+    # Each is one training pair, so an epoch costs this many times more: trade epochs for variants (measured: docs/measurements.md).
     captions_per_image: int = 1
 
 
@@ -112,13 +115,17 @@ class DataConfig:
     split: str = "train2017"
 
     def __post_init__(self) -> None:
-        if self.source not in DATA_SOURCES:
-            raise ValueError(f"data.source '{self.source}' is unknown.{did_you_mean(self.source, list(DATA_SOURCES))} Choose one of {', '.join(DATA_SOURCES)}")
+        sources = data_sources()
+        if self.source not in sources:
+            raise ValueError(f"data.source '{self.source}' is unknown.{did_you_mean(self.source, sources)} Choose one of {', '.join(sources)}")
         if self.source != "synthetic" and not self.root:
             raise ValueError(f"data.source '{self.source}' needs data.root (the dataset folder or file)")
 
 
-DATA_SOURCES = ("synthetic", "coco", "captions_jsonl")
+def data_sources() -> list[str]:
+    """The run's training-data sources: the synthetic world, and every registered captioned dataset format."""
+    load_plugins()  # the dataset formats register themselves (contracts/dataset_formats.py)
+    return ["synthetic", *DATASET_FORMATS.sources()]
 
 
 class SuitesConfig:
@@ -128,9 +135,8 @@ class SuitesConfig:
     suites/<name>.py), and ``suites_config_class()`` builds this section as a frozen dataclass from the
     suites registry on first use, so adding a suite is one new module. The built class subclasses this
     one, and from_dict, to_dict (config.json, the run directory's hash), dataclasses.replace and
-    type-checked ``suites.<name>.<key>`` overrides see an ordinary dataclass. harness imports suites
-    only inside functions: suites import harness when they are imported, so the other way round at
-    import time would be a cycle.
+    type-checked ``suites.<name>.<key>`` overrides see an ordinary dataclass. The suites are found
+    through the registry of contracts/suite.py once their package is loaded (contracts/plugins.py).
     """
 
     def __reduce__(self):
@@ -145,8 +151,7 @@ _SUITES_CONFIG_CLASSES: dict[tuple, type] = {}
 
 def suites_config_class() -> type:
     """The frozen dataclass of the ``suites`` section for the suites registered now (see SuitesConfig)."""
-    from suites import SUITES  # importing the package registers every suite module in it
-
+    load_plugins()  # registers every suite (contracts/plugins.py)
     sections = []
     for name in SUITES.names():
         suite = SUITES.get(name)

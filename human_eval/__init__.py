@@ -19,3 +19,7 @@ prediction and the most frequent explanation word and say whether they are relat
     figures.py         the two plots (matplotlib PNGs)
     report_section.py  the report's "Human ratings" section
 """
+
+# Registers the post-run export and the report's ratings section (contracts/run_extensions.py).
+from human_eval import export as _export  # noqa: E402,F401
+from human_eval import report_section as _report_section  # noqa: E402,F401

@@ -5,7 +5,7 @@ counts (Figure 3, left), the share of "yes" (Figure 3, right), per-rater summari
 Steps: every study's export is read into ratings (annotations.py); raters whose attention-check accuracy
 is below the threshold are dropped from both studies (attention.py); check tasks are set aside; what
 remains is summarised per item and over items. Means over items carry the harness's 95% bootstrap
-interval over items (harness/metrics/intervals.py, BCa). Tasks the export lacks, compared with the
+interval over items (contracts/intervals.py, BCa). Tasks the export lacks, compared with the
 exported tasks (manifest), are counted as lost; tasks nobody rated yet are counted, not guessed at.
 
 Every annotation read is accounted for ("annotations": in all, per study and per rater): the ratings
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.metrics.intervals import mean_interval
+from contracts.files import atomic_write_text
+from contracts.intervals import mean_interval
 from human_eval.agreement import fleiss_kappa, krippendorff_alpha
 from human_eval.annotations import ParsedExport, Rating, parse_export
 from human_eval.attention import CheckSummary, check_summaries, failing_raters
@@ -248,7 +249,6 @@ def write_results(export: Export, pulled: dict[str, list[dict]], source: str, se
     Nothing is written before the analysis has succeeded, the plots are drawn in a temporary folder
     and moved into place, and results.json is replaced atomically last, so that an interrupted or failed
     pull leaves the earlier results.json whole."""
-    from harness.pipeline.run_dir import atomic_write_text
     from human_eval.figures import draw_figures
 
     results = analyse(export, pulled, settings, source)

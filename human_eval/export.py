@@ -15,12 +15,12 @@ carries its studies.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.pipeline.run_dir import write_json
+from contracts.files import write_json
+from contracts.run_extensions import POST_RUN_STEPS
 from harness.reporting.run_reader import read_json, read_run
 from human_eval import images as image_modes
 from human_eval.items import collect_items, select_items
@@ -178,3 +178,6 @@ def export_for_run(run_dir: Path) -> Export | None:
     log.info("rating studies exported to %s (%d images; push with `texplain ratings push %s --url URL --token TOKEN`)",
              exported.folder, exported.manifest["items"], run_dir)
     return exported
+
+
+POST_RUN_STEPS.register("rating_studies")(export_for_run)

@@ -13,6 +13,8 @@ import json
 from html import escape
 from pathlib import Path
 
+from contracts.run_extensions import REPORT_SECTIONS, ReportSection
+from harness.reporting.html import img_html, table_html, table_md
 from human_eval.analysis import RESULTS, rater_label, rater_labels, rater_order, set_aside
 from human_eval.export import MANIFEST, RATINGS_DIR
 from human_eval.figures import PAPER_FIGURE_3
@@ -66,7 +68,6 @@ def annotations_text(results: dict) -> str:
 
 def ratings_parts(run_path: Path) -> tuple[str, str]:
     """(html, markdown) of the section."""
-    from harness.reporting.report import img_html, table_html, table_md
 
     folder = Path(run_path) / RATINGS_DIR
     push = f"texplain ratings push {run_path} --url URL --token TOKEN"
@@ -127,3 +128,6 @@ def ratings_parts(run_path: Path) -> tuple[str, str]:
     markdown += [" ".join(f"![{Path(f).stem}]({f})" for f in figures), "", "### Agreement", "", table_md(agreement_header, agreement_rows), "",
                  "### Raters", "", table_md(rater_header, rater_rows), "", completeness]
     return "".join(html), "\n".join(markdown)
+
+
+REPORT_SECTIONS.register("ratings")(ReportSection("Human ratings", ratings_parts))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.pipeline.run_dir import atomic_write_text, write_json
+from contracts.files import atomic_write_text, write_json
 from human_eval.export import Export
 from human_eval.label_configs import SPECS, STUDIES, same_config
 from texplain.errors import TExplainError

@@ -41,8 +41,12 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from suites.base import SUITES, Suite
+from contracts.suite import SUITES, Suite
+from harness.datasets.backgrounds_challenge import load_in9_mapping, read_backgrounds_challenge
+from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
+from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
 from texplain.errors import TExplainError
+from texplain.hashing import hash_json
 from texplain.wordcloud_render import empty_cloud_reason, render_wordcloud
 from texplain.words import WordStats, merge_stats, word_stats
 
@@ -197,10 +201,6 @@ class OnlyBGSuite(Suite):
 
     def _synthetic(self, context) -> tuple[object, object, dict[str, str]]:
         """Render (or reuse) the planted and the balanced world; returns their datasets and the planted backgrounds."""
-        from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
-        from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
-        from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
-        from texplain.hashing import hash_json
 
         cfg = self.config
         classes = OBJECT_CLASSES[: cfg.num_classes]
@@ -234,7 +234,6 @@ class OnlyBGSuite(Suite):
         )
 
     def _imagenet_classifier(self, context, dataset) -> ScoringClassifier:
-        from harness.datasets.backgrounds_challenge import load_in9_mapping
 
         mapping = load_in9_mapping(self.config.in9_mapping)
         num_logits = None
@@ -267,7 +266,6 @@ class OnlyBGSuite(Suite):
                            self._probe_classifier(context, BALANCED, datasets[BALANCED][1])]
             val = datasets[SHORTCUT][0]
         else:
-            from harness.datasets.backgrounds_challenge import read_backgrounds_challenge
 
             val = read_backgrounds_challenge(Path(cfg.dataset), split="val")
             planted = None

@@ -1,9 +1,9 @@
 """Small run directories written directly as files (no models), for the report and compare tests.
 
-They follow the run-directory contract of harness/pipeline/run.py and suites/base.py: config.json, metrics.json,
+They follow the run-directory contract of harness/pipeline/run.py and contracts/suite.py: config.json, metrics.json,
 records.jsonl with per_image_metrics and word_stats, word-cloud PNGs, a world folder with the images,
 and optional suites/<name>/{metrics.json, records.jsonl, figure}. By default they are of the current
-format (harness/metrics/formats.py: "format" fields, intervals, the current metric names);
+format (contracts/formats.py: "format" fields, intervals, the current metric names);
 ``old_format=True`` writes what the harness wrote before: no "format", no intervals, and the top-k
 rates under their old names (``OLD_NAMES``).
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT
-from harness.metrics.intervals import intervals_of
+from contracts.formats import METRICS_FORMAT, RECORDS_FORMAT
+from contracts.intervals import intervals_of
 
 CLASSES = ("bird", "boat", "car")
 BACKGROUNDS = ("water", "grass", "road")

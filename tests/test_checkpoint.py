@@ -1,4 +1,5 @@
-"""Translator checkpoints that load without running code (issue 11): the safetensors folder round-trips
+"""Translator checkpoints that load without running code (a shared translator must not be able to run code on the
+receiver's machine): the safetensors folder round-trips
 every registered translator bit for bit, contains no pickle, refuses damage and wrong models with clear
 errors, and an old pickle translator.pt loads only with the explicit opt-in."""
 
@@ -42,7 +43,7 @@ def trained_looking(name: str):
 
 
 def legacy_pickle(path, translator):
-    """What save_translator wrote before issue 11: one torch.save pickle."""
+    """What save_translator wrote before the safetensors folder: one torch.save pickle."""
     torch.save({"format": PICKLE_FORMAT, "translator": translator.config(), "state_dict": translator.state_dict(),
                 "classifier": CLASSIFIER, "decoder": DECODER, "extra": {"history": [{"epoch": 1}]}}, path)
     return path

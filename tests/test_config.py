@@ -36,7 +36,7 @@ def test_unknown_keys_and_profiles_suggest_a_fix(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-# --- habits from Hydra and lm-eval (issue 12 item 9) ----------------------------------------------------
+# --- habits from Hydra and lm-eval ----------------------------------------------------------------------
 
 def test_one_seed_drives_the_world_training_and_suite_worlds_unless_set():
     default = load_config("quickstart")

@@ -61,7 +61,7 @@ def test_two_processes_give_the_word_counts_of_one(tmp_path):
     # The Only-BG suite: same records; since captions v3 one near-tie token of the 'original' set flips between
     # one and two processes ("published in the naming" / "modeling", 1 of 6 sentences; cause not found: the
     # static and generic engines, PackedLinear and the translator are batch-invariant, checked in isolation).
-    # Until it is found, at most one of its records may differ (issue 16's note).
+    # Until it is found, at most one of its records may differ.
     assert counts_parallel["only_bg"].keys() == counts_single["only_bg"].keys()
     differing = [k for k in counts_single["only_bg"] if counts_parallel["only_bg"][k] != counts_single["only_bg"][k]]
     assert len(differing) <= 1, differing

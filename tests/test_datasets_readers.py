@@ -1,5 +1,5 @@
-"""Readers of harness/datasets/ on tiny fixtures written in the real formats (DESIGN.md section 5),
-and every bad-input case of issue 3, asserting on the messages (file, row, fix)."""
+"""Readers of harness/datasets/ on tiny fixtures written in the real formats (docs/design.md#data-formats),
+and every bad-input case a reader must report (missing files, malformed rows, images that do not decode), asserting on the messages (file, row, fix)."""
 
 from __future__ import annotations
 

@@ -205,7 +205,7 @@ def test_the_in_memory_cloud_is_the_png_cloud(tmp_path):
 
 def test_texplain_imports_nothing_from_harness_or_suites():
     # Every module of the method package, imported in a fresh interpreter: none may pull in the harness
-    # or the suites (DESIGN.md section 2), which is what lets texplain be used on its own.
+    # or the suites (docs/design.md#code-layout), which is what lets texplain be used on its own.
     code = """
 import importlib, pkgutil, sys
 import texplain

@@ -1,4 +1,4 @@
-"""Versioned, self-describing results (harness/metrics/formats.py; issue 12, item 8): metrics.json,
+"""Versioned, self-describing results (contracts/formats.py): metrics.json,
 every records.jsonl line and compare's JSON say their format; readers accept the current and the
 previous one (no "format" = the previous) and refuse a newer one, saying to upgrade; provenance holds
 the harness version, also where the git commit is unknown."""
@@ -12,10 +12,10 @@ import shutil
 import pytest
 from fake_runs import make_run
 
+from contracts.formats import METRICS_FORMAT, RECORDS_FORMAT, format_version
+from contracts.suite import Suite
 from harness.cli.main import main
-from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT, format_version
 from harness.reporting.run_reader import read_run
-from suites.base import Suite
 from texplain.errors import InputFileError
 
 N = 6
@@ -51,8 +51,8 @@ def test_the_run_writes_format_in_every_record(tmp_path):
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.words_step import score_explanations
     from harness.pipeline.training_data import CaptionedImage
+    from harness.pipeline.words_step import score_explanations
 
     images = [CaptionedImage("img_0", tmp_path / "img_0.png", ("a caption",), {"object": "boat", "background": "water"}),
               CaptionedImage("img_1", tmp_path / "img_1.png", ("a caption",), None)]

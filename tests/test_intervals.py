@@ -1,4 +1,4 @@
-"""95% intervals of a run's metrics (harness/metrics/intervals.py): golden values on small hand-made
+"""95% intervals of a run's metrics (contracts/intervals.py): golden values on small hand-made
 per-image values, checked against scipy.stats.bootstrap called directly; the percentile fallback where
 BCa is degenerate; no interval (absent, not zero-width) where a metric has no per-image values."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import bootstrap
 
-from harness.metrics.intervals import BCA, PERCENTILE, RESAMPLES, SEED, intervals_of, mean_interval
+from contracts.intervals import BCA, PERCENTILE, RESAMPLES, SEED, intervals_of, mean_interval
 
 BINARY = [1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1]  # e.g. object_in_top_k per image: mean 0.75
 RATES = [0.10, 0.35, 0.20, 0.80, 0.55, 0.40, 0.90, 0.15, 0.60, 0.30]  # e.g. a doc frequency per image: mean 0.435
@@ -79,8 +79,8 @@ def test_run_metrics_get_intervals_beside_the_values(tmp_path):
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.words_step import score_explanations
     from harness.pipeline.training_data import CaptionedImage
+    from harness.pipeline.words_step import score_explanations
 
     truths = [{"object": "boat", "background": "water"}, {"object": "car", "background": "road"}, {"object": "boat", "background": "sand"}]
     images = [CaptionedImage(f"img_{i}", tmp_path / f"img_{i}.png", ("a caption",), t) for i, t in enumerate(truths)]
@@ -98,7 +98,7 @@ def test_run_metrics_get_intervals_beside_the_values(tmp_path):
 
 def test_many_images_use_the_percentile_interval(monkeypatch):
     # BCa's jackknife costs n^2; above MAX_BCA_IMAGES the percentile interval is used, and said so.
-    from harness.metrics import intervals
+    from contracts import intervals
 
     monkeypatch.setattr(intervals, "MAX_BCA_IMAGES", 5)
     interval = mean_interval(RATES)

@@ -1,4 +1,4 @@
-"""The metrics registry (harness/metrics/registry.py): every registered metric, the explain.* ones and
+"""The metrics registry (contracts/metrics.py): every registered metric, the explain.* ones and
 every suite's, has a real definition and a direction; names and templates resolve; suites' tables turn
 into entries; and every metric a run writes is registered. Parametrized over the registry, so a metric
 registered tomorrow is checked without anyone editing this file."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.metrics.registry import HIGHER, LOWER, METRICS, NONE, Metric, MetricRegistry, all_metrics, suite_metrics
+from contracts.metrics import HIGHER, LOWER, METRICS, NONE, Metric, MetricRegistry, all_metrics, suite_metrics
 from harness.reporting.run_reader import RENAMED_METRICS
 from texplain.errors import UnknownNameError
 from texplain.words import word_stats
@@ -116,7 +116,7 @@ def test_a_suite_defined_again_replaces_its_table_and_a_bad_table_fails_every_re
 
 
 def test_a_suite_registered_for_a_test_brings_its_metrics_and_takes_them_away():
-    from suites.base import SUITES, Suite
+    from contracts.suite import SUITES, Suite
 
     class Demo(Suite):
         name = "demo_for_registry_test"

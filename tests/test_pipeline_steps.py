@@ -1,5 +1,5 @@
-"""Pipeline steps that suites reuse (issue 12 item 3): a translator for any feature source as a cached,
-resumable step, and a run context's own cached sub-steps."""
+"""Pipeline steps that suites reuse, so a suite that needs a translator of its own does not re-implement training: a translator
+for any feature source as a cached, resumable step, and a run context's own cached sub-steps."""
 
 import pytest
 import torch

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.pipeline import preflight as preflight_module
 from harness.config import ConfigError, load_config
+from harness.pipeline import preflight as preflight_module
 from harness.pipeline.preflight import preflight
 
 
@@ -62,7 +62,7 @@ def test_data_source_is_validated():
         load_config("quickstart", ["suites.only_bg.val_per_clas=3"])
 
 
-# --- model specs: every name timm.create_model accepts, resolved by timm's rules (issue 11) ---------------
+# --- model specs: every name timm.create_model accepts, resolved by timm's rules, not by a list of our own ---
 
 def test_every_model_spec_of_every_shipped_profile_resolves(monkeypatch):
     """A name preflight refuses or from_spec cannot resolve would stop a user minutes in (the paper's
@@ -168,7 +168,7 @@ def _empty_hub_cache(monkeypatch, tmp_path):
 
 
 def test_suite_models_are_checked_in_folders_and_on_the_hub(tmp_path, monkeypatch):
-    from harness.pipeline.hub_models import HubModel
+    from contracts.hub_models import HubModel
 
     _empty_hub_cache(monkeypatch, tmp_path)
     sd = tmp_path / "sd"

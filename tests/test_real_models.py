@@ -47,7 +47,8 @@ def test_packaged_lm_prefix_path_matches_token_path(packaged_lm):
 
 @pytest.mark.slow
 def test_decoded_text_is_the_tokenizers_decoding_of_the_sampled_ids(packaged_lm):
-    """Issue 16's ".ortunately": no token is lost between the draw and the text. Both engines, the real
+    """No token is lost between the draw and the text (sentences once ended in junk glued to a period,
+    ".ortunately"). Both engines, the real
     byte-level BPE tokenizer: each sentence is the tokenizer's decoding of exactly the ids drawn for it
     (whitespace runs folded), and its word count, as the sampler counted it, is within min/max words."""
     from texplain.sampling.config import SamplingConfig
@@ -75,7 +76,7 @@ def test_decoded_text_is_the_tokenizers_decoding_of_the_sampled_ids(packaged_lm)
 
 @pytest.mark.parametrize("world_seed", [0, 1])
 def test_bf16_gradient_of_the_quickstart_translator_agrees_with_fp32(packaged_classifier, packaged_lm, tmp_path, world_seed):
-    """Issue 16: the translator learns only from the gradient that reaches its prefix. For the quickstart's
+    """The translator learns only from the gradient that reaches its prefix. For the quickstart's
     translator (its options read from the profile) reading a world's features, in training mode as in its
     first step, that gradient in bf16 points where fp32's does. Measured on a native-bf16 Xeon, world seeds 0/1:
     with `output_rms: 16` cosine 0.996/0.970; the plain map (no output scale, prefix rms ~0.35) 0.47/-0.96 even

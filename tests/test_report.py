@@ -117,8 +117,8 @@ def test_report_names_the_empty_clouds_of_the_words_stage(tmp_path):
     import torch
 
     from harness.config import RunConfig
-    from harness.pipeline.words_step import draw_clouds
     from harness.pipeline.training_data import CaptionedImage
+    from harness.pipeline.words_step import draw_clouds
     from texplain.wordcloud_render import is_placeholder
     from texplain.words import WordStats, word_stats
 
@@ -194,7 +194,7 @@ def test_report_of_an_old_run_reads_the_old_names_and_says_so(tmp_path):
 
 
 def test_report_shows_a_suite_table_in_the_paper_layout(tmp_path):
-    """Suite.tables (suites/base.py): a table in the paper's layout, ours beside the paper's, in both files."""
+    """Suite.tables (contracts/suite.py): a table in the paper's layout, ours beside the paper's, in both files."""
     table = {
         "title": "Table 2 layout",
         "header": ["Method", "Worst-group", "Average"],

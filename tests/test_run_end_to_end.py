@@ -157,7 +157,7 @@ def test_sigkill_mid_training_and_mid_explain_then_resume_gives_identical_output
     One retry, and only on a training history that differs: on this project's 2-core Xeon about 1 in 8 fresh
     processes trained this tiny fp32 translator to other numbers (epoch 1 of the killed process itself, before
     any kill or resume, e.g. train loss 4.4034 against 4.3928; measured 3 of ~23 killed runs, 0 of 27 plain runs;
-    cause not found, see issue 16's note). A resume defect is systematic and fails both attempts."""
+    cause not found). A resume defect is systematic and fails both attempts."""
     overrides = TINY + ["train.epochs=3", "sampling.num_sentences=6", "sampling.batch_size=2", "explain.num_images=6", "world.num_images=40"]
     config = load_config("quickstart", overrides)
     for attempt in range(2):

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 
 from harness.config import RunConfig
-from harness.pipeline.words_step import score_explanations
 from harness.pipeline.training_data import CaptionedImage
+from harness.pipeline.words_step import score_explanations
 
 
 def _images(folder: Path) -> list[CaptionedImage]:
@@ -30,7 +30,7 @@ def test_metrics_report_the_sentences_drawn_not_the_setting(tmp_path):
 
 
 def test_every_metric_written_is_registered_and_rates_are_means_of_per_image_values(tmp_path):
-    from harness.metrics.registry import METRICS
+    from contracts.metrics import METRICS
 
     images = _images(tmp_path)
     sentences = {"img_0": ["a boat on the water", "a boat"], "img_1": ["a red house", "the road"]}

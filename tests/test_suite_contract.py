@@ -1,4 +1,4 @@
-"""Every registered suite keeps the suite contract (suites/base.py), and a suite is one module and nothing else.
+"""Every registered suite keeps the suite contract (contracts/suite.py), and a suite is one module and nothing else.
 
 1. Parametrized over SUITES: each suite runs end to end with its tiny_options on a tiny world, through a
    real RunContext with tiny random-weight parts (tests/tiny_models.py: a timm test ResNet, an untrained
@@ -23,19 +23,19 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tiny_models import tiny_classifier, tiny_decoder, tiny_translator
 
 import suites
+from contracts.metrics import METRICS
+from contracts.suite import matches_metric
 from harness.cli.main import suite_headlines
 from harness.config import ConfigError, load_config, to_dict
-from harness.metrics.registry import METRICS
 from harness.pipeline import preflight as preflight_module
-from harness.pipeline.preflight import preflight
 from harness.pipeline.context import RunContext
+from harness.pipeline.preflight import preflight
 from suites import SUITES, enabled_suites
-from suites.base import matches_metric
 from texplain.feature_cache import FeatureCache
 from texplain.translators import TranslatorShape
-from tiny_models import tiny_classifier, tiny_decoder, tiny_translator
 
 TINY_SAMPLING = ["sampling.num_sentences=3", "sampling.min_words=3", "sampling.max_words=6", "sampling.batch_size=3", "explain.precision=fp32"]
 
@@ -143,7 +143,7 @@ PROBE_MODULE = '''
     from dataclasses import dataclass
     from pathlib import Path
 
-    from suites.base import SUITES, Suite
+    from contracts.suite import SUITES, Suite
 
 
     @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def probe_suite(tmp_path, monkeypatch):
     finally:
         if PROBE in SUITES:
             SUITES.unregister(PROBE)
-        # Registering a suite also registered its metrics (suites/base.py); forget those too.
+        # Registering a suite also registered its metrics (contracts/suite.py); forget those too.
         METRICS.remove_namespace(f"{PROBE}.")
         sys.modules.pop(f"suites.{PROBE}", None)
 
@@ -238,7 +238,7 @@ def test_a_new_suite_module_keeps_the_contract_and_its_headline_is_printed(probe
 
 
 def test_a_suite_without_a_config_class_is_refused_by_name():
-    from suites.base import Suite
+    from contracts.suite import Suite
 
     class Bare(Suite):
         name = "bare"

@@ -1,5 +1,5 @@
 """Tests of the scenes and the default world (harness/worlds/: vocabulary, scene graph, caption text,
-rendering, default_world; DESIGN.md section 6)."""
+rendering, default_world; docs/design.md#synthetic-worlds)."""
 
 from __future__ import annotations
 

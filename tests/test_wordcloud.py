@@ -70,7 +70,7 @@ def test_cloud_is_deterministic(tmp_path):
 
 @pytest.mark.parametrize("frequencies", [{}, {"boat": 0.0}])
 def test_empty_frequencies_give_a_placeholder_of_the_same_size(tmp_path, frequencies):
-    # No content word is a result to show, not a crash of the run (issue 11).
+    # No content word is a result to show, not a crash of the run.
     assert drawable_words(frequencies) == {}
     path = render_wordcloud(frequencies, ["boat"], tmp_path / "sub" / "cloud.png", width=300, height=200, empty_text="no content words in the 30 sampled sentences")
     assert path == tmp_path / "sub" / "cloud.png"

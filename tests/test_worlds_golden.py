@@ -5,7 +5,7 @@ sampler, the caption writer or the renderer would leave every cached world in pl
 ones differ, and would move the default run's numbers. These digests were computed before the
 scene code was split into harness/worlds/{vocabulary,scene,caption_text,rendering,default_world}.py,
 and the split left them unchanged: a change that moves a pixel, a mask bit or a caption word fails
-here (caption text version 2, issue 16: captions of 20-30 words, only the captions and world.json moved;
+here (caption text version 2: captions of 20-30 words, only the captions and world.json moved;
 pixels, masks and PNG bytes kept their digests). When such a change is meant, recompute them with `_grouped_digests` and say so in the commit
 (cached worlds must then be deleted, and the default run's numbers in results/ re-measured).
 
@@ -46,8 +46,8 @@ WORLDS = {
 }
 
 # Computed with the scene code of commit 1948d01 (harness/worlds/synthetic.py, before the split); captions
-# (.jsonl, world.json) recomputed for caption text version 3 (the object's closing sentence whenever it fits,
-# issue 16), and again for version 4 (each filler word in one phrase only): pixels, PNGs and masks kept their digests.
+# (.jsonl, world.json) recomputed for caption text version 3 (the object's closing sentence whenever it fits),
+# and again for version 4 (each filler word in one phrase only): pixels, PNGs and masks kept their digests.
 GOLDEN = {
     "backgrounds": {
         ".json": "0be36b70ed6cca87166161612fcaeef1bde3f49a930ebc449088bfd538278aa0",

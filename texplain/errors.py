@@ -1,6 +1,6 @@
 """Error types of the method package.
 
-Every error raised on bad input says what was wrong and how to fix it (DESIGN.md section 7:
+Every error raised on bad input says what was wrong and how to fix it (docs/design.md#house-style:
 "raise a short, clear error rather than silently correcting bad input").
 """
 

@@ -1,6 +1,6 @@
 """The Python API for explaining images in a notebook: ``Explainer`` and the ``Explanation`` of one image.
 
-The method's parts stay separate objects, combined here explicitly (DESIGN.md section 7): a frozen
+The method's parts stay separate objects, combined here explicitly (docs/design.md#house-style): a frozen
 classifier (texplain/classifier.py from a spec, or any module through texplain/hooked_classifier.py), a
 trained translator (texplain/translators/) and a frozen decoder (texplain/decoders/). ``explain`` runs the
 paper's chain for each image, image -> Z -> translator -> N sentences -> word statistics, and returns the

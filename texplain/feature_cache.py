@@ -1,6 +1,6 @@
 """On-disk cache of classifier features, computed once and reused across epochs and runs.
 
-An entry is keyed by everything that changes it (DESIGN.md section 7): the classifier's identity
+An entry is keyed by everything that changes it (docs/design.md#stages-and-caches): the classifier's identity
 (spec, weights hash, preprocessing from timm's data config), the image's content hash, the storage
 dtype and a format version. Entries are written atomically (temp file + rename). A corrupt entry is
 recomputed and reported, never silently used.

@@ -1,4 +1,4 @@
-"""Content hashes used as cache keys (DESIGN.md section 7: caches are keyed by everything that
+"""Content hashes used as cache keys (docs/design.md#stages-and-caches: caches are keyed by everything that
 changes their content). Pure functions over bytes, JSON-able values and tensors."""
 
 from __future__ import annotations

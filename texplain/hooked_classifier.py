@@ -9,7 +9,7 @@ ten classes, a research model) has neither, so the user names the three things T
 - ``class_names``: one per output logit, so the predicted class's word can be red in the word cloud
   for a model that is not an ImageNet one;
 - ``transform``: the model's preprocessing, a callable from a PIL image to a (3, H, W) tensor
-  (preprocessing travels with the weights: DESIGN.md section 7).
+  (preprocessing travels with the weights: docs/design.md#house-style).
 
 Z becomes tokens as in classifier.py: a feature map (B, C, H, W) gives (B, H*W, C); a token sequence
 (B, T, D) stays as it is. The model is frozen (eval mode, no gradients) and keeps its own device.

@@ -1,4 +1,5 @@
-"""Data parallelism across processes with Hugging Face Accelerate (issue 5, "scale-out").
+"""Data parallelism across processes with Hugging Face Accelerate, so that the paper's N = 1000 sentences per image can be spread over several GPUs or nodes
+(docs/design.md#determinism-and-scale-out).
 
 Launched with ``accelerate launch --multi_gpu --num_processes P -m harness.cli run ...`` (also multi-node
 with --num_machines/--machine_rank/--main_process_ip; on machines without a GPU Accelerate runs the same

@@ -1,9 +1,9 @@
 """Precision from the hardware: which dtype a run computes in, chosen per device, with its reason.
 
-The frozen LM's matmuls dominate both training the translator and sampling (DESIGN.md section 4), and
+The frozen LM's matmuls dominate both training the translator and sampling (docs/design.md#precision-and-cpu-kinds), and
 their speed in bf16 differs by two orders of magnitude between CPUs: with AMX / AVX512-BF16 a bf16
 matmul ran ~2.3x faster than fp32 on 2 cores; on an AVX2-only AMD EPYC it ran at 0.9 GFLOP/s against
-102 in fp32 (issue 11), which turned a 10-minute default run into a 7.5-hour one. So a profile says
+102 in fp32, which turned a 10-minute default run into a 7.5-hour one. So a profile says
 ``auto`` and this module decides:
 
 - CUDA: bf16 where the GPU supports it, else fp16 (autocast; the frozen LM's activations dominate memory);

@@ -32,6 +32,7 @@ from typing import Any, Callable
 import torch
 
 from texplain.errors import TExplainError, UnknownNameError
+from texplain.classifier import imagenet_info
 from texplain.hooked_classifier import HookedClassifier, check_layer, hooked_forward
 from texplain.registry import did_you_mean
 
@@ -173,7 +174,5 @@ def _class_names(model: torch.nn.Module, num_logits: int) -> list[str]:
     if isinstance(names, (list, tuple)) and len(names) == num_logits:
         return [str(name) for name in names]
     if num_logits == 1000:
-        from texplain.classifier import _imagenet_info
-
-        return [_imagenet_info().index_to_description(i) for i in range(1000)]
+        return [imagenet_info().index_to_description(i) for i in range(1000)]
     return [str(i) for i in range(num_logits)]

@@ -1,5 +1,5 @@
 """A small registry: decorator registration, an explicit dict, an error on duplicates and
-"did you mean" on unknown names (DESIGN.md section 7, after lm-evaluation-harness).
+"did you mean" on unknown names (docs/design.md#registries-and-plug-in-contracts, after lm-evaluation-harness).
 
 Used for translators, decoders, classifier sources, and later suites and metrics.
 """

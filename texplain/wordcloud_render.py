@@ -1,7 +1,7 @@
 """Word clouds of explanations, drawn as in the TExplain paper's figures.
 
 The paper shows each explanation as a word cloud in which a word's size is its frequency among the
-sampled sentences, the class word is red and every other word gray (DESIGN.md section 1). This file
+sampled sentences, the class word is red and every other word gray (docs/design.md#what-texplain-is). This file
 draws such a cloud with the `wordcloud` package from precomputed frequencies (texplain/words.py).
 
 An explanation can hold no content word at all (every sampled sentence was stop words or too short),

@@ -2,7 +2,7 @@
 
 TExplain (Taghanaki, Khani et al.) explains an image by the words that occur most often in the
 sentences the language model samples for it, and a class by the same statistic over the sentences
-of all its images (DESIGN.md section 1). This file turns sentences into content words and counts them
+of all its images (docs/design.md#what-texplain-is). This file turns sentences into content words and counts them
 two ways: term counts (all occurrences) and document counts (number of sentences that contain the word).
 
 A content word is a token of letters that

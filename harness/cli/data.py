@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.datasets.check import FORMATS
+from harness.datasets.check import format_names
 from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
 
 
@@ -145,7 +145,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("path", help="dataset folder (or a captions.jsonl file)")
     check.add_argument(
         "--format", default=None,
-        choices=FORMATS,
+        choices=format_names(),
         help="read the folder as this format (default: detect it)",
     )
     check.set_defaults(handler=_data_check)

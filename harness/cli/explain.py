@@ -15,9 +15,9 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+from contracts.files import write_jsonl
 from harness.datasets.images import check_image_files
 from harness.pipeline.explain_step import cache_root
-from harness.pipeline.run_dir import write_jsonl
 from texplain.device import resolve_device
 from texplain.explainer import Explainer
 from texplain.precision import choose_precision

@@ -22,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from contracts.suite import SUITES
 from harness.cli import exit_codes
 from texplain.errors import TExplainError
 
@@ -30,9 +31,7 @@ COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data", "harness
 
 
 def suite_headlines(suite_metrics: dict[str, dict]) -> list[str]:
-    """One line per suite of a finished run: the metrics that the suite's `headline` names (suites/base.py)."""
-    from suites import SUITES  # inside: suites import harness
-
+    """One line per suite of a finished run: the metrics that the suite's `headline` names (contracts/suite.py)."""
     lines = []
     for name, values in sorted(suite_metrics.items()):
         headline = SUITES.get(name).headline_metrics(values)

@@ -1,5 +1,5 @@
 """Reader for the Background Challenge / ImageNet-9 (Xiao, Engstrom, Ilyas, Madry, "Noise or Signal:
-The Role of Image Backgrounds in Object Recognition", 2020; DESIGN.md section 5).
+The Role of Image Backgrounds in Object Recognition", 2020; docs/design.md#data-formats).
 
 Layout of the public release (and of the synthetic world of harness/worlds/backgrounds_world.py):
 
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from contracts.dataset_formats import DATASET_FORMATS, DatasetFormat
 from harness.datasets.image_folder import scan_class_folders, verify_decodable
 from harness.datasets.images import is_hidden, load_mask_for, read_image_size
 from harness.datasets.problems import Problem, ProblemLog, format_problems
@@ -319,3 +320,24 @@ def read_in9_classes(path: Path) -> tuple[str, ...]:
         log.add(path, f"{len(names)} classes listed, IN-9 has {NUM_IN9_CLASSES}", "restore the original file")
     log.raise_if_any()
     return tuple(names)
+
+
+def _check_summary(root: Path, split: str) -> str:
+    dataset = read_backgrounds_challenge(root, split, verify_images=True)
+    counts = ", ".join(f"{v} {len(dataset.items(v))}" for v in dataset.variations)
+    return f"{len(dataset.classes)} classes; images per variation: {counts}"
+
+
+def _check_readers(root: Path) -> list:
+    splits = sorted({p.name for v in VARIATIONS if (root / v).is_dir() for p in (root / v).iterdir() if p.is_dir()}) or ["val"]
+    return [(f"backgrounds_challenge split {split}", lambda split=split: _check_summary(root, split)) for split in splits]
+
+
+DATASET_FORMATS.add(DatasetFormat(
+    name="backgrounds_challenge",
+    description="a Background Challenge root (original/, only_bg_t/, ...)",
+    looks_like=lambda root: Path(root).is_dir() and any((Path(root) / variation).is_dir() for variation in VARIATIONS),
+    check_readers=lambda root: _check_readers(Path(root)),
+    priority=20,
+    claims_folder=True,
+))

@@ -1,5 +1,5 @@
 """Readers for captioned images: COCO captions (Chen et al., "Microsoft COCO Captions", 2015) and a
-plain ``captions.jsonl`` for a user's own data (DESIGN.md section 5).
+plain ``captions.jsonl`` for a user's own data (docs/design.md#data-formats).
 
 COCO layout (and that of harness/worlds/captions_world.py):
 
@@ -17,13 +17,16 @@ check that every referenced image exists.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from contracts.dataset_formats import DATASET_FORMATS, CaptionedSource, DatasetFormat
 from harness.datasets.image_folder import verify_decodable
 from harness.datasets.json_lines import iter_json_lines
 from harness.datasets.problems import ProblemLog
 from harness.datasets.scene_records import read_scene_records
+from texplain.hashing import hash_file
 
 
 class CaptionRecord(NamedTuple):
@@ -157,3 +160,51 @@ def _load_json(path: Path, log: ProblemLog) -> dict[str, Any]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _captions_summary(records: list) -> str:
+    per_image = Counter(record.image for record in records)
+    return f"{len(records)} captions of {len(per_image)} images"
+
+
+def _coco_splits(root: Path) -> list[str]:
+    return sorted(p.name[len("captions_"):-len(".json")] for p in (root / "annotations").glob("captions_*.json")) or ["train2017"]
+
+
+def _coco_source(root: Path, split: str) -> CaptionedSource:
+    annotation = root / "annotations" / f"captions_{split}.json"
+    records = read_coco_captions(root, split)
+    identity = {"source": "coco", "annotations": str(annotation), "annotations_hash": hash_file(annotation)}
+    return CaptionedSource(records, read_coco_scenes(root, split), identity, f"COCO-format captions {annotation}", root)
+
+
+def _jsonl_path(root: Path) -> Path:
+    return root if root.is_file() else root / "captions.jsonl"
+
+
+def _jsonl_source(root: Path, split: str) -> CaptionedSource:
+    records = read_captions_jsonl(root)
+    identity = {"source": "captions_jsonl", "file": str(root), "hash": hash_file(root)}
+    return CaptionedSource(records, None, identity, f"captioned images of {root}", root.parent)
+
+
+DATASET_FORMATS.add(DatasetFormat(
+    name="coco_captions",
+    description="a COCO root (annotations/captions_<split>.json)",
+    looks_like=lambda root: Path(root).is_dir() and any((Path(root) / "annotations").glob("captions_*.json")),
+    check_readers=lambda root: [(f"coco_captions split {split}", lambda split=split: _captions_summary(read_coco_captions(Path(root), split, verify_images=True)))
+                                for split in _coco_splits(Path(root))],
+    priority=30,
+    source="coco",
+    captioned=_coco_source,
+))
+
+DATASET_FORMATS.add(DatasetFormat(
+    name="captions_jsonl",
+    description="a captions.jsonl ({\"image\", \"caption\"} per line), or a folder holding one",
+    looks_like=lambda root: (Path(root).is_file() and Path(root).suffix == ".jsonl") or (Path(root) / "captions.jsonl").is_file(),
+    check_readers=lambda root: [("captions_jsonl", lambda: _captions_summary(read_captions_jsonl(_jsonl_path(Path(root)), verify_images=True)))],
+    priority=40,
+    source="captions_jsonl",
+    captioned=_jsonl_source,
+))

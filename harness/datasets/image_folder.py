@@ -8,9 +8,11 @@ its class's index in that order. The Background Challenge reader uses the same s
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.dataset_formats import DATASET_FORMATS, DatasetFormat
 from harness.datasets.images import (
     IMAGE_EXTENSIONS,
     decode_problem,
@@ -92,3 +94,19 @@ def read_image_folder(root: Path, verify_images: bool = False) -> ImageFolder:
         verify_decodable([item.path for item in items], log)
     log.raise_if_any()
     return ImageFolder(root=root, classes=classes, items=tuple(items))
+
+
+def _check_summary(root: Path) -> str:
+    folder = read_image_folder(root, verify_images=True)
+    counts = Counter(item.class_name for item in folder.items)
+    return f"{len(folder.items)} images in {len(folder.classes)} classes ({', '.join(f'{c} {counts[c]}' for c in folder.classes)})"
+
+
+DATASET_FORMATS.add(DatasetFormat(
+    name="image_folder",
+    description="a folder with one sub-folder of images per class",
+    looks_like=lambda root: Path(root).is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in Path(root).iterdir()),
+    check_readers=lambda root: [("image_folder", lambda: _check_summary(Path(root)))],
+    priority=90,
+    fallback=True,
+))

@@ -2,7 +2,7 @@
 
 Every reader in this package writes what it finds wrong into a `ProblemLog` instead of stopping at
 the first bad row: the reader then raises one `DatasetError` listing them, and `texplain data check`
-prints the whole list (DESIGN.md section 7: a short, clear error rather than a silent correction).
+prints the whole list (docs/design.md#house-style: a short, clear error rather than a silent correction).
 Each problem names its file, the row inside it (a CSV line, a JSON index, a JSONL line) and the fix.
 """
 

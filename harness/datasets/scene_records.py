@@ -1,7 +1,7 @@
 """The scene-graph sidecar of a synthetic world: one JSON object per line, keyed by one of its fields.
 
 Real datasets have no such file; the worlds of harness/worlds/ write one per split so that a suite can
-score an explanation against the truth (DESIGN.md section 6). Readers return None when it is absent.
+score an explanation against the truth (docs/design.md#synthetic-worlds). Readers return None when it is absent.
 """
 
 from __future__ import annotations

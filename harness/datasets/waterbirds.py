@@ -1,5 +1,5 @@
 """Reader for Waterbirds (Sagawa, Koh, Hashimoto, Liang, "Distributionally Robust Neural Networks for
-Group Shifts", ICLR 2020; DESIGN.md section 5).
+Group Shifts", ICLR 2020; docs/design.md#data-formats).
 
 Layout of the release (and of the synthetic world of harness/worlds/waterbirds_world.py):
 
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from contracts.dataset_formats import DATASET_FORMATS, DatasetFormat
 from harness.datasets.coco_captions import parse_captions_jsonl
 from harness.datasets.image_folder import verify_decodable
 from harness.datasets.images import load_mask_for
@@ -211,3 +212,24 @@ def _attach_captions(root: Path, items: list[WaterbirdsImage], listed: set[str],
             continue
         captions[image].append(caption)
     return [dataclasses.replace(item, captions=tuple(captions[item.img_filename])) for item in items]
+
+
+def _check_summary(root: Path) -> str:
+    dataset = read_waterbirds(root, verify_images=True)
+    parts = []
+    for split in ("train", "val", "test"):
+        counts = dataset.group_counts(split)
+        groups = ", ".join(f"{name} {count}" for name, count in counts.items())
+        parts.append(f"{split} {sum(counts.values())} ({groups})")
+    captioned = sum(1 for item in dataset.items if item.captions)
+    return f"{len(dataset.items)} images; {'; '.join(parts)}; {captioned} with captions"
+
+
+DATASET_FORMATS.add(DatasetFormat(
+    name="waterbirds",
+    description="a Waterbirds root (metadata.csv)",
+    looks_like=lambda root: (Path(root) / METADATA_FILE).is_file(),
+    check_readers=lambda root: [("waterbirds", lambda: _check_summary(root))],
+    priority=10,
+    claims_folder=True,  # its captions.jsonl sidecar is checked by the Waterbirds reader
+))

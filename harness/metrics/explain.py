@@ -1,12 +1,12 @@
 """The main run's metrics (``explain.*``): how often an image's explanation names its true object and
-background, registered in the metrics registry (harness/metrics/registry.py).
+background, registered in the metrics registry (contracts/metrics.py).
 
 An explanation is N sentences sampled for one held-out image; its words are ranked by document frequency
 (the share of sentences containing the word, texplain/words.py), and its top-k words are the k most
 frequent (k = ``explain.top_k``; words below ``explain.min_doc_freq`` are left out). The four per-image
 metrics are registered with their per-image function: harness/pipeline/words_step.py's ``score_explanations``
 writes each image's values into its record (``per_image_metrics``) and the run-level metric is their
-mean over images, so a bootstrap over images gives its interval (harness/metrics/intervals.py) and
+mean over images, so a bootstrap over images gives its interval (contracts/intervals.py) and
 ``texplain compare`` pairs them image by image.
 
 The image-blind baselines score one word list for every image (the k most frequent words over all the
@@ -16,7 +16,10 @@ once, so they have no per-image values, no interval, and no direction.
 
 from __future__ import annotations
 
-from harness.metrics.registry import HIGHER, METRICS, NONE, Metric
+from contracts.explainers import EXPLAINERS, ExplainerInputs
+from contracts.intervals import mean_interval
+from contracts.metrics import HIGHER, METRICS, NONE, Metric
+from contracts.plugins import load_plugins
 from texplain.words import WordStats
 
 # Descriptive: what was scored, not how well.
@@ -78,8 +81,40 @@ def per_image_values(truth: dict, top_words: list[str], stats: WordStats) -> dic
     return {metric.name: metric.per_image(truth, top_words, stats) for metric in METRICS.per_image_metrics("explain.")}
 
 
+def score_explainers(truth: dict[str, dict], inputs: ExplainerInputs, top_k: int, min_doc_freq: float) -> dict[str, dict]:
+    """Every registered explainer (contracts/explainers.py) scored on the same images by every per-image
+    explain.* metric: {explainer: {"definition", "reads_image", "reads_classifier", "metrics", "intervals",
+    "n"}}; "metrics" is None, with a "reason", for an explainer that cannot explain these images.
+
+    truth: image_id -> {"object", "background", ...} for every image of `inputs` (the caller scores only
+    where the truth is known)."""
+    load_plugins()
+    table = {}
+    for name in EXPLAINERS.names():
+        explainer = EXPLAINERS.get(name)()
+        entry = {"definition": explainer.definition, "reads_image": explainer.reads_image, "reads_classifier": explainer.reads_classifier}
+        stats = explainer.explain(inputs)
+        if stats is None:
+            table[name] = {**entry, "metrics": None, "intervals": {}, "n": 0, "reason": "it cannot explain these images (what it reads is not known for them)"}
+            continue
+        values: dict[str, list[float]] = {}
+        for image_id in inputs.image_ids:
+            top = [word for word, _ in stats[image_id].top_k(top_k, min_doc_freq=min_doc_freq)]
+            for metric, value in per_image_values(truth[image_id], top, stats[image_id]).items():
+                values.setdefault(metric, []).append(value)
+        intervals = {metric: mean_interval(v) for metric, v in values.items()}
+        table[name] = {
+            **entry,
+            "metrics": {metric: sum(v) / len(v) for metric, v in values.items()},
+            "intervals": {metric: interval.to_json() for metric, interval in intervals.items() if interval is not None},
+            "n": len(inputs.image_ids),
+        }
+    return table
+
+
 def per_class_rates(records: list[dict], top_k: int, object_words: list[str] | None = None) -> list[dict]:
-    """The explain.* rates per true object class, from records.jsonl rows (issue 16: "report per class").
+    """The explain.* rates per true object class, from records.jsonl rows (a rate over all images can hide a class
+    whose object the explanations never name).
 
     For each class: its images, the share whose object / background is in the top-k (with a 95% Wilson
     interval: ten-odd images per class, where a bootstrap of 0/1 values says little), the mean object document

@@ -1,7 +1,8 @@
-"""What suites get from a run (DESIGN.md section 7: a small suite contract): the frozen parts, the trained
-translator, a way to explain images and to extract features, and cached, resumable sub-steps of their own
-(``stage``: e.g. one fine-tuned model per seed; ``train_translator``: a translator for another feature
-source, such as a fine-tuned classifier's tokens or VAE latents).
+"""The run's implementation of the RunContext protocol (contracts/run_context.py), what suites get from a
+run: the frozen parts, the trained translator, a way to explain images and to extract features, and
+cached, resumable sub-steps of their own (``stage``: e.g. one fine-tuned model per seed;
+``train_translator``: a translator for another feature source, such as a fine-tuned classifier's tokens
+or VAE latents).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any, Callable
 
 import torch
 
+from contracts.files import write_jsonl
+from contracts.run_context import CaptionedFeatures, TrainedTranslator
 from harness.config import RunConfig
 from harness.pipeline.explain_step import cache_root, explain_images, sampled
-from harness.pipeline.run_dir import write_jsonl
 from harness.pipeline.stages import StageDir, StageStore
-from harness.pipeline.translator_step import CaptionedFeatures, TrainedTranslator, translator_step
+from harness.pipeline.translator_step import translator_step
 from texplain.classifier import FrozenClassifier
 from texplain.decoders.base import FrozenDecoder
 from texplain.feature_cache import FeatureCache
@@ -49,6 +51,18 @@ class RunContext:
     train_precision: str = "fp32"  # resolved, for translators a suite trains
     limit: int | None = None  # a smoke run (--limit N): suites explain and score at most N images per stage
 
+    @property
+    def has_store(self) -> bool:
+        return self.store is not None
+
+    def with_own_store(self, folder: Path) -> "RunContext":
+        """This context with its sub-steps kept under `folder` (a suite run outside a run, on a bare context)."""
+        return dataclasses.replace(self, store=StageStore(Path(folder)))
+
+    def sampled(self, samples_path: Path) -> dict[str, list[str]]:
+        """The sentences a samples file already holds, per image (a complete line per image)."""
+        return sampled(samples_path)
+
     def stage(self, name: str, key_inputs: dict[str, Any], version: int = 1) -> StageDir:
         """A cached, resumable sub-step: the folder of stage `name` for these inputs (it has ``done``,
         ``mark_done(outputs)`` and ``outputs()``). Its key also holds the run's translator and seed, so a
@@ -75,11 +89,14 @@ class RunContext:
         )
 
     def explain(self, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, description: str = "explain",
-                translator: Translator | None = None, num_sentences: int | None = None) -> dict[str, list[str]]:
+                translator: Translator | None = None, num_sentences: int | None = None,
+                sampling: dict[str, Any] | None = None) -> dict[str, list[str]]:
         """Sentences per image of `tokens` (N, T, D), through the run's translator or `translator` (one a
         suite trained with train_translator for another feature source); `num_sentences` per image instead
-        of the run's sampling.num_sentences (e.g. a stand-in captioner that keeps only its first few)."""
-        sampling = self.config.sampling if num_sentences is None else dataclasses.replace(self.config.sampling, num_sentences=num_sentences)
+        of the run's sampling.num_sentences (e.g. a stand-in captioner that keeps only its first few);
+        `sampling`: other fields of the run's sampling settings replaced (e.g. a suite's own sentence lengths)."""
+        overrides = {**(sampling or {}), **({"num_sentences": num_sentences} if num_sentences is not None else {})}
+        sampling = dataclasses.replace(self.config.sampling, **overrides) if overrides else self.config.sampling
         done = sampled(samples_path)
         if all(image_id in done for image_id in image_ids):
             sentences = {image_id: done[image_id] for image_id in image_ids}  # nothing to sample: no LM needed

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from harness.pipeline.run_dir import append_jsonl, read_jsonl_prefix
+from contracts.files import append_jsonl, read_jsonl_prefix
 from texplain.decoders.base import FrozenDecoder
 from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.device import autocast

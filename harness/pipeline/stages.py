@@ -1,5 +1,5 @@
-"""Stages of a run, each cached by a key made of everything that determines its outputs (DESIGN.md
-section 7: "caches are keyed by everything that changes their content"; DomainBed's skip-what-is-done).
+"""Stages of a run, each cached by a key made of everything that determines its outputs
+(docs/design.md#stages-and-caches: "caches are keyed by everything that changes their content"; DomainBed's skip-what-is-done).
 
 A stage's key hashes its name, its code version (raised whenever a change can move its outputs), the
 config subset it reads and the keys of the stages it reads from. Its outputs live in a content-addressed
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.pipeline.run_dir import write_json
+from contracts.files import write_json
 from texplain.hashing import hash_json
 
 log = logging.getLogger(__name__)

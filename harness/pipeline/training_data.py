@@ -8,15 +8,14 @@ groups captions by image and says what identifies the data for the stage keys.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.dataset_formats import DATASET_FORMATS
 from harness.config import RunConfig
-from harness.worlds.caption_text import caption_variants
 from harness.worlds.default_world import make_world
 from harness.worlds.scene import WorldSpec
-from texplain.hashing import hash_file, hash_json
+from texplain.hashing import hash_json
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def synthetic_world(config: RunConfig, cache_root: Path, progress: bool) -> Trai
     count = config.world.captions_per_image
     images = [
         CaptionedImage(
-            s.image_id, world_dir / "images" / f"{s.image_id}.png", tuple(caption_variants(s, count)),
+            s.image_id, world_dir / "images" / f"{s.image_id}.png", tuple(s.caption_variants(count)),
             {"object": s.object_class, "background": s.background, "color": s.color, "caption": s.caption},
         )
         for s in scenes
@@ -75,18 +74,9 @@ def _group_by_image(records, scenes: dict | None) -> list[CaptionedImage]:
 
 
 def captioned_dataset(config: RunConfig) -> TrainingData:
-    from harness.datasets.coco_captions import read_captions_jsonl, read_coco_captions, read_coco_scenes
-
-    root = Path(config.data.root)
-    if config.data.source == "coco":
-        annotation = root / "annotations" / f"captions_{config.data.split}.json"
-        records = read_coco_captions(root, config.data.split)
-        images = _group_by_image(records, read_coco_scenes(root, config.data.split))
-        identity = {"source": "coco", "annotations": str(annotation), "annotations_hash": hash_file(annotation)}
-        return TrainingData(images, identity, f"COCO-format captions {annotation}", root, False)
-    records = read_captions_jsonl(root)
-    identity = {"source": "captions_jsonl", "file": str(root), "hash": hash_file(root)}
-    return TrainingData(_group_by_image(records, None), identity, f"captioned images of {root}", root.parent, False)
+    """The run's captioned images from the registered dataset format named by data.source."""
+    source = DATASET_FORMATS.sources()[config.data.source].captioned(Path(config.data.root), config.data.split)
+    return TrainingData(_group_by_image(source.records, source.scenes), source.identity, source.description, source.folder, False)
 
 
 def load_training_data(config: RunConfig, cache_root: Path, progress: bool) -> TrainingData:

@@ -22,12 +22,9 @@ processes every rank trains its slice of each batch and waits for the checkpoint
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-import torch
-
+from contracts.run_context import CaptionedFeatures, TrainedTranslator
 from harness.pipeline.stages import StageDir, StageStore
 from texplain.checkpoint import load_translator, save_translator
 from texplain.decoders.base import FrozenDecoder
@@ -39,43 +36,6 @@ from texplain.translators.base import Translator
 # Raised whenever a code change can move a trained translator (it enters every translator step's key).
 # 2: saved as safetensors + config.json instead of a pickle. 3: the padding-free caption loss (texplain/decoders/llama_caption_loss.py). 4: its attention in fp32 (bf16 attention left the prefix gradient mostly rounding).
 TRANSLATOR_STAGE_VERSION = 4
-
-
-@dataclass
-class CaptionedFeatures:
-    """Items a translator learns from: their feature tokens, their captions, and where the tokens come from."""
-
-    tokens: torch.Tensor  # (N, T, D)
-    captions: list[list[str]]  # per item, one or more captions (COCO has five, the synthetic world one)
-    source: dict  # the feature source's identity (FrozenClassifier.identity() or the like); JSON
-    data: dict  # the items' identity (dataset spec or content hash); JSON
-
-    def __post_init__(self) -> None:
-        if self.tokens.ndim != 3:
-            raise ValueError(f"feature tokens must be (N, T, D), got shape {tuple(self.tokens.shape)}")
-        if self.tokens.shape[0] != len(self.captions):
-            raise ValueError(f"{self.tokens.shape[0]} feature items but {len(self.captions)} caption lists")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return int(self.tokens.shape[1]), int(self.tokens.shape[2])
-
-    def pairs(self, items: list[int]) -> tuple[torch.Tensor, list[str]]:
-        """One (tokens, caption) pair per caption of the given items."""
-        index = [i for i in items for _ in self.captions[i]]
-        return self.tokens[index], [caption for i in items for caption in self.captions[i]]
-
-
-@dataclass
-class TrainedTranslator:
-    translator: Translator
-    history: list[dict]
-    stage: StageDir
-
-    @property
-    def folder(self) -> Path:
-        """The saved translator (model.safetensors + config.json)."""
-        return self.stage / "translator"
 
 
 def translator_stage(

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import torch
 
+from contracts.explainers import ExplainerInputs
+from contracts.files import write_json
+from contracts.formats import RECORDS_FORMAT
 from harness.config import RunConfig
-from harness.metrics.explain import per_image_values
-from harness.metrics.formats import RECORDS_FORMAT
-from harness.pipeline.run_dir import write_json
+from harness.metrics.explain import per_image_values, score_explainers
 from harness.pipeline.training_data import CaptionedImage
 from texplain.wordcloud_render import render_wordcloud
 from texplain.words import WordFilter, WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
 
-WORDS_STAGE_VERSION = 4  # 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting; 3: metrics named explain.*_in_top_k_rate (were *_top5_rate), records carry "format"; 4: function words only (not scikit-learn's stop list), lexicon filter, dropped tokens in records
+WORDS_STAGE_VERSION = 5  # 5: the explainer table (TExplain and its controls on the same images); 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting; 3: metrics named explain.*_in_top_k_rate (were *_top5_rate), records carry "format"; 4: function words only (not scikit-learn's stop list), lexicon filter, dropped tokens in records
 
 
 def word_filter(config: RunConfig) -> WordFilter:
@@ -76,6 +77,24 @@ def score_explanations(images: list[CaptionedImage], folder: Path, sentences: di
         metrics["explain.chance_object_in_top_k_rate"] = sum(i.truth["object"] in blind_top for i in images) / n
         metrics["explain.chance_background_in_top_k_rate"] = sum(i.truth["background"] in blind_top for i in images) / n
     return records, per_image, metrics
+
+
+def explainer_table(images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor,
+                    config: RunConfig) -> dict[str, dict]:
+    """TExplain and every registered control scored by the per-image explain.* metrics on the same
+    held-out images (harness/metrics/explain.py's score_explainers); {} where the truth is not known."""
+    if not images or not all(image.truth for image in images):
+        return {}
+    inputs = ExplainerInputs(
+        image_ids=tuple(image.image_id for image in images),
+        texplain=per_image,
+        captions={image.image_id: tuple(image.captions) for image in images},
+        predicted={image.image_id: classifier_names[int(row.argmax())] for image, row in zip(images, logits)},
+        word_filter=word_filter(config),
+        seed=config.seed,
+    )
+    truth = {image.image_id: image.truth for image in images}
+    return score_explainers(truth, inputs, config.explain.top_k, config.explain.min_doc_freq)
 
 
 def draw_clouds(out: Path, images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor, config: RunConfig) -> list[str]:

@@ -1,4 +1,4 @@
-"""Regression-test one run against another (``texplain compare RUN_A RUN_B``; issue 4).
+"""Regression-test one run against another (``texplain compare RUN_A RUN_B``), for a user's own CI.
 
 A user trains a new translator (run B) and wants to know whether its explanations got worse than the
 old one's (run A) on the same images, in their own CI. For that this file computes
@@ -16,10 +16,10 @@ old one's (run A) on the same images, in their own CI. For that this file comput
   value, for any metric in the table, suite metrics included; the command then exits 1.
 
 Definitions and directions (which way is better) come from the metrics registry
-(harness/metrics/registry.py), and from the runs' metrics.json for a metric it does not know. Runs of the
+(contracts/metrics.py), and from the runs' metrics.json for a metric it does not know. Runs of the
 previous format are read under the current metric names (harness/reporting/run_reader.py), and a
 --fail-if naming a metric by its old name is read under the new one, each with a note. The JSON written
-by --out says its format ("format": "texplain-compare/2", harness/metrics/formats.py).
+by --out says its format ("format": "texplain-compare/2", contracts/formats.py).
 
 Runs that explained different images cannot be compared image by image, so that is an error (or,
 with ``common_only``, the comparison is restricted to the images both explained, and says how many).
@@ -36,9 +36,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from contracts.files import atomic_write_text
+from contracts.formats import COMPARE_FORMAT
+from contracts.metrics import all_metrics, suite_metric_name
 from harness.metrics.bootstrap import paired_bootstrap
-from harness.metrics.formats import COMPARE_FORMAT
-from harness.metrics.registry import all_metrics, suite_metric_name
 from harness.reporting.run_reader import RENAMED_METRICS, FinishedRun, renamed_note
 from texplain.errors import TExplainError, UnknownNameError
 from texplain.registry import did_you_mean
@@ -532,7 +533,6 @@ def format_markdown(comparison: Comparison) -> str:
 
 
 def write_outputs(comparison: Comparison, json_path: Path | None, markdown_path: Path | None) -> None:
-    from harness.pipeline.run_dir import atomic_write_text
 
     if json_path is not None:
         atomic_write_text(Path(json_path), json.dumps(comparison.to_json(), indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""The run report: ``report.html`` and ``report.md`` inside a run directory (issue 4).
+"""The run report: ``report.html`` and ``report.md`` inside a run directory: what a person reads after a run,
+opened from disk with no server.
 
 Built only from files in the run directory (harness/reporting/run_reader.py), so ``texplain report RUN_DIR``
 rebuilds it at any time, also for runs made by older versions. Sections, each with an id the tests
@@ -25,20 +26,21 @@ in the world cache outside the run directory) and the training chart are copied.
 
 from __future__ import annotations
 
-import base64
 import json
-import mimetypes
 import shutil
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from contracts.files import atomic_write_text
+from contracts.metrics import all_metrics, suite_metric_name
+from contracts.plugins import load_plugins
+from contracts.run_extensions import REPORT_SECTIONS
 from harness.metrics.explain import per_class_rates
-from harness.metrics.registry import all_metrics, suite_metric_name
-from harness.reporting.svg import Series, line_chart
-from harness.pipeline.run_dir import atomic_write_text
+from harness.reporting.html import badge, data_uri, img_html, md_cell, table_html, table_md  # noqa: F401  (md_cell, data_uri: report helpers)
 from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run, renamed_note
+from harness.reporting.svg import Series, line_chart
 from texplain.words import WordStats, merge_stats
 
 ASSETS = "report_assets"
@@ -191,51 +193,6 @@ def describe_metric(name: str, registered_name: str, definitions: dict, higher_i
     better = direction(higher_is_better.get(name)) if name in higher_is_better else (direction(metric.higher_is_better) if metric else "")
     definition = definitions.get(name) or (metric.definition if metric else "")
     return better, definition
-
-
-def data_uri(path: Path) -> str | None:
-    """The file as a base64 data URI (so report.html needs nothing beside it), or None if it is missing."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
-
-
-def img_html(path: Path | None, alt: str) -> str:
-    uri = data_uri(path) if path is not None else None
-    if uri is None:
-        return f'<div class="missing">image not found:<br>{escape(str(path))}</div>'
-    return f'<img src="{uri}" alt="{escape(alt)}" loading="lazy">'
-
-
-def table_html(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset(), css: str = "", cell_css: dict[int, str] | None = None) -> str:
-    """Rows are HTML already (escape before); columns in `numeric` are right-aligned; no header row
-    when `header` is None (key-value tables)."""
-    cell_css = dict(cell_css or {})
-    for i in numeric:
-        cell_css[i] = (cell_css.get(i, "") + " num").strip()
-
-    def cell(tag: str, i: int, content: str) -> str:
-        return f'<{tag} class="{cell_css[i]}">{content}</{tag}>' if i in cell_css else f"<{tag}>{content}</{tag}>"
-
-    head = "<thead><tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr></thead>" if header else ""
-    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f'<table class="{css}">{head}<tbody>{body}</tbody></table>' if css else f"<table>{head}<tbody>{body}</tbody></table>"
-
-
-def md_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def table_md(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def badge(text: str, title: str = "", ok: bool = False) -> str:
-    return f'<span class="badge{" ok" if ok else ""}" title="{escape(title)}">{escape(text)}</span>'
 
 
 def stand_in_badge(sentence: str | None) -> str:
@@ -490,12 +447,40 @@ def suites_section(ctx: _Context) -> Section:
     return Section("suites", "Faithfulness suites", f'<p class="sub">{escape(intro)}</p>' + "".join(b[0] for b in blocks), intro + "\n\n" + "\n".join(b[1] for b in blocks), stand_in=any_stand_in)
 
 
-def ratings_section(ctx: _Context) -> Section:
-    """Human ratings (the paper's Section 4.2, Figure 3): not collected yet, or their results (human_eval/report_section.py)."""
-    from human_eval.report_section import ratings_parts
+def extension_sections(ctx: _Context) -> list[Section]:
+    """The sections other packages register for finished runs (contracts/run_extensions.py), e.g. the human
+    ratings of human_eval, in registry order."""
+    load_plugins()
+    sections = []
+    for name in REPORT_SECTIONS.names():
+        extension = REPORT_SECTIONS.get(name)
+        html, markdown = extension.parts(ctx.run.path)
+        sections.append(Section(name, extension.title, html, markdown))
+    return sections
 
-    html, markdown = ratings_parts(ctx.run.path)
-    return Section("ratings", "Human ratings", html, markdown)
+
+def explainers_section(ctx: _Context) -> Section:
+    """TExplain beside its controls on the same held-out images (metrics.json "explainers")."""
+    table = ctx.run.metrics_json.get("explainers") or {}
+    if not table:
+        message = "No explainer table in this run (its images have no known truth, or it predates the table)."
+        return Section("explainers", "TExplain and its controls", f'<p class="empty">{escape(message)}</p>', f"_{message}_")
+    metrics = sorted({m for entry in table.values() for m in (entry.get("metrics") or {})})
+    header = ["explainer", "reads image", "reads classifier", *metrics]
+    rows_html, rows_md = [], []
+    for name, entry in table.items():
+        values = entry.get("metrics")
+        cells = [fmt_interval(values[m], (entry.get("intervals") or {}).get(m)) if values else "n/a" for m in metrics]
+        facts = ["yes" if entry.get("reads_image") else "no", "yes" if entry.get("reads_classifier") else "no"]
+        rows_html.append([f'<span title="{escape(entry.get("definition", ""))}">{escape(name)}</span>', *facts, *map(escape, cells)])
+        rows_md.append([name, *facts, *cells])
+    intro = ("Every per-image explain metric for TExplain and for controls that must not reach it if the metric tests what the "
+             "classifier learned: image_blind and permuted ignore the image, truth_captions ignores the classifier. "
+             "95% bootstrap intervals over the same images; n/a: the control cannot explain these images.")
+    definitions = "".join(f"<li><b>{escape(n)}</b>: {escape(e.get('definition', ''))}</li>" for n, e in table.items())
+    html = f'<p class="sub">{escape(intro)}</p>' + table_html(header, rows_html, numeric=set(range(3, len(header)))) + f"<ul>{definitions}</ul>"
+    markdown = intro + "\n\n" + table_md(header, rows_md) + "\n\n" + "\n".join(f"- **{n}**: {e.get('definition', '')}" for n, e in table.items())
+    return Section("explainers", "TExplain and its controls", html, markdown)
 
 
 def training_section(ctx: _Context) -> Section:
@@ -677,8 +662,9 @@ def write_report(run_dir: Path, examples: int = DEFAULT_EXAMPLES) -> ReportPaths
         summary_section(ctx),
         class_clouds_section(ctx),
         examples_section(ctx),
+        explainers_section(ctx),
         suites_section(ctx),
-        ratings_section(ctx),
+        *extension_sections(ctx),
         training_section(ctx),
         timings_section(ctx),
         provenance_section(ctx),

@@ -1,11 +1,11 @@
-"""Read a finished run directory back (the layout written by harness/pipeline/run.py; DESIGN.md section 7).
+"""Read a finished run directory back (the layout written by harness/pipeline/run.py; docs/design.md#run-directories).
 
 ``texplain report`` and ``texplain compare`` both start from a run directory on disk, possibly one made
 by an older version of the harness, so everything they read goes through here: every missing or
 malformed file is a TExplainError that names the file and says how to fix it, and the differences
 between formats are handled in one place:
 
-- the format version (harness/metrics/formats.py): metrics.json and every records.jsonl line say
+- the format version (contracts/formats.py): metrics.json and every records.jsonl line say
   theirs; none means version 1. Versions 1 and 2 are read; a newer one is refused, saying to upgrade;
 - metric names of version 1 (``explain.object_top5_rate``, ...) are read under the names of version 2
   (``RENAMED_METRICS``), and the run says which it renamed (``FinishedRun.renamed``), so that an old run
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.metrics.formats import METRICS_KIND, RECORDS_KIND, format_version
+from contracts.formats import METRICS_KIND, RECORDS_KIND, format_version
 from texplain.errors import InputFileError
 
-# The paper's models (DESIGN.md section 3). A run whose models differ is computed with stand-ins, and
+# The paper's models (docs/design.md#offline-models-and-stand-ins). A run whose models differ is computed with stand-ins, and
 # the report says so; a run may also state it itself under "stand_in" in metrics.json.
 PAPER_CLASSIFIER_PREFIX = "timm:vit_base_patch16_384"
 PAPER_DECODER_MARK = "blip"
@@ -128,7 +128,7 @@ class SuiteResult:
 
     @property
     def intervals(self) -> dict[str, dict]:
-        """metric -> its 95% interval (harness/metrics/intervals.py); {} for runs of format 1."""
+        """metric -> its 95% interval (contracts/intervals.py); {} for runs of format 1."""
         return self.summary.get("intervals") or {}
 
     @property

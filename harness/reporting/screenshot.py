@@ -1,6 +1,7 @@
 """Render an HTML file to PNG in headless Chromium, and tell a blank render from a real one.
 
-The report must be checked as a person would see it (issue 4), so tests and ``scripts/screenshot_report.py``
+The report must be checked as a person would see it (a page can be written without error and still render blank), so
+tests and ``scripts/screenshot_report.py``
 open report.html from disk in the browser Debian packages as ``chromium`` and look at the pixels.
 Chromium's command-line screenshot captures the window only, not the whole page, so the window is made
 tall and the empty rows below the page's end are cut off afterwards.

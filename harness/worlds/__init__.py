@@ -1,4 +1,4 @@
-"""Synthetic worlds with known ground truth, written in the formats of the real datasets (DESIGN.md section 6).
+"""Synthetic worlds with known ground truth, written in the formats of the real datasets (docs/design.md#synthetic-worlds).
 
 A scene is a scene graph (object, colour, size, position, background, distractors) from which the
 caption is written and the image and its exact object mask are rendered. Each world writes its scenes

@@ -1,25 +1,19 @@
-"""Caption text: the sentences a scene graph is described by (DESIGN.md section 6).
+"""Caption text: the sentences a scene graph is described by (docs/design.md#synthetic-worlds).
 
 The caption is the text a translator is trained on in the synthetic worlds, so it decides which words
 an explanation can use: the object and background words always, colour, size, position and the
 distractors in the picture each by a coin, and fillers that vary so no filler word dominates the
 word clouds. The scene graph (scene.py) calls `write_caption` while it draws a scene;
-`caption_variants` writes further captions of one scene (COCO has five per image).
+Further captions of one scene (COCO has five per image) come from ``Scene.caption_variants`` (scene.py).
 
 Determinism: every coin is drawn from the RNG passed in, in a fixed order, whatever its outcome is
 used for, so a scene's caption depends on its seed only and edits to one phrase do not shift others.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from harness.worlds.vocabulary import DISTRACTORS
-
-if TYPE_CHECKING:
-    from harness.worlds.scene import Scene
-
 
 # The object word and the background word are in every caption: the object word once (in the
 # first sentence), the background word once in the first sentence and sometimes again in the second.
@@ -74,7 +68,7 @@ _DISTRACTOR_PHRASES = {
 # 4: every filler content word in one phrase only, and no size word outside the object's noun phrase (see below).
 CAPTION_TEXT_VERSION = 4
 
-# Why version 4 (issue 16): an explanation's top-5 words are those in most of its sentences, so a filler that
+# Why version 4: an explanation's top-5 words are those in most of its sentences, so a filler that
 # several phrases share ("picture" in a first sentence, the road's second sentence and a closing sentence;
 # "ground" in three backgrounds' sentences; "small" in "small waves", a size word meant for the object) adds
 # up across phrases and outranks the object. In the held-out explanations of a version-3 run (world seed 0),
@@ -84,12 +78,12 @@ CAPTION_TEXT_VERSION = 4
 # Captions shorter than this many words also get the background sentence, then if still short a
 # closing sentence that names the object again. 20 is the sampler's min_words at paper parity
 # (20-30 words per sentence): the LM, forbidden to end a sentence below it, learned from captions that
-# ended earlier that nothing follows their last period, and glued junk to it (".ortunately", issue 16).
+# ended earlier that nothing follows their last period, and glued junk to it (".ortunately").
 _MIN_CAPTION_WORDS = 20
 
 _MAX_CAPTION_WORDS = 30
 
-# Why the object is named twice (version 3, issue 16): at 20-30 words the object word is about one token in
+# Why the object is named twice (version 3): at 20-30 words the object word is about one token in
 # 35 of a caption's loss, and translators trained on version 2 carried the object in their prefix (a linear
 # probe on it: 0.89 held-out) without the LM learning to say it (object top-5 rate 0.125 of 64 images, the
 # background 1.000). A second mention doubles that share and gives each sampled sentence two chances.
@@ -158,17 +152,3 @@ def write_caption(
         # No new coin: the sky coin picks the variant, so the scene's later draws are unchanged.
         sentences.append(closing)
     return " ".join(sentences)
-
-
-def caption_variants(scene: Scene, count: int) -> list[str]:
-    """`count` captions of one scene (COCO has five per image): the scene's own caption first, then
-    captions written from the same scene graph with other coins, seeded by the scene's render seed."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    captions = [scene.caption]
-    for k in range(1, count):
-        rng = np.random.default_rng([scene.render_seed, 3, k])
-        captions.append(
-            write_caption(scene.object_class, scene.color, scene.size, scene.position, scene.background, scene.distractors, rng)
-        )
-    return captions

@@ -23,7 +23,6 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.worlds.caption_text import CAPTION_TEXT_VERSION
-from harness.worlds.caption_text import caption_variants
 from harness.worlds.output import (
     WorldSpecError,
     check_common,
@@ -113,7 +112,7 @@ def make_captions_world(spec: CaptionsWorldSpec, out_dir: Path, progress: bool =
             image, _ = render_scene(scene, spec.image_size)
             save_png(image, out_dir / split / file_name)
             images.append({"id": image_id, "file_name": file_name, "width": spec.image_size, "height": spec.image_size})
-            for caption in caption_variants(scene, spec.captions_per_image):
+            for caption in scene.caption_variants(spec.captions_per_image):
                 annotation_id += 1
                 annotations.append({"id": annotation_id, "image_id": image_id, "caption": caption})
             records.append({**scene.to_json(), "file_name": file_name, "id": image_id, "split": split})

@@ -1,10 +1,10 @@
-"""The default world: the scenes of a `WorldSpec` written to a folder (DESIGN.md section 6).
+"""The default world: the scenes of a `WorldSpec` written to a folder (docs/design.md#synthetic-worlds).
 
 This is the world the default run trains its translator on and explains (harness/pipeline/
 training_data.py). Its scenes come from `sample_scenes` (scene.py), its pixels and masks from
 `render_scene` (rendering.py). The same spec gives byte-identical files.
 
-Layout written by `make_world` (the formats of DESIGN.md section 5, so readers cannot tell it from
+Layout written by `make_world` (the formats of docs/design.md#data-formats, so readers cannot tell it from
 real data): images/<id>.png, masks/<id>.npy (2-D uint8 0/1, same stem as the image), scenes.jsonl,
 captions.jsonl ({"image", "caption"}) and world.json (the spec).
 """

@@ -1,4 +1,4 @@
-"""Scene graphs with known ground truth, drawn from a seed (DESIGN.md section 6).
+"""Scene graphs with known ground truth, drawn from a seed (docs/design.md#synthetic-worlds).
 
 No captioned data can be downloaded, and a faithfulness harness needs cases where the truth is known.
 Each scene is a scene graph (object class, colour, size, position, background, distractors) with
@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.worlds.caption_text import CAPTION_TEXT_VERSION
-from harness.worlds.caption_text import write_caption
+from harness.worlds.caption_text import CAPTION_TEXT_VERSION, write_caption
 from harness.worlds.vocabulary import BACKGROUNDS, COLORS, DISTRACTORS, OBJECT_CLASSES, POSITIONS, SIZES
 
 
@@ -105,6 +104,17 @@ class Scene:
         d = dataclasses.asdict(self)
         d["distractors"] = list(self.distractors)
         return d
+
+    def caption_variants(self, count: int) -> list[str]:
+        """`count` captions of this scene (COCO has five per image): its own caption first, then captions
+        written from the same scene graph with other coins, seeded by the scene's render seed."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        captions = [self.caption]
+        for k in range(1, count):
+            rng = np.random.default_rng([self.render_seed, 3, k])
+            captions.append(write_caption(self.object_class, self.color, self.size, self.position, self.background, self.distractors, rng))
+        return captions
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Scene:

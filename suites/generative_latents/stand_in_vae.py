@@ -1,6 +1,6 @@
 """The stand-in "generator" of the offline default: a small diffusers ``AutoencoderKL`` trained here on the
 captioned synthetic world (TExplain Section 4.3 explains Stable Diffusion's final latents, the tensor just
-before its VAE decoder; nothing installable here ships Stable Diffusion or any VAE, DESIGN.md section 4).
+before its VAE decoder; nothing installable here ships Stable Diffusion or any VAE, docs/design.md#offline-models-and-stand-ins).
 
 What it keeps of the real thing: the latent is the input of a VAE decoder (so it decodes to an image, as
 SD's final latent does), the VAE class is diffusers' own, and the latent is scaled as SD scales it: the

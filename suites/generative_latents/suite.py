@@ -38,14 +38,19 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from harness.metrics.captions import CAPTION_METRICS, METRIC_NAMES, parse_metric_list, provenance
-from harness.metrics.intervals import mean_interval
-from harness.pipeline.hub_models import HubModel
-from harness.pipeline.translator_step import CaptionedFeatures
-from suites.base import SUITES, StepSeconds, Suite
+from contracts.hub_models import HubModel
+from contracts.intervals import mean_interval
+from contracts.run_context import CaptionedFeatures
+from contracts.suite import SUITES, StepSeconds, Suite
+from harness.datasets.coco_captions import read_coco_captions, read_coco_scenes
+from harness.metrics.captions import CAPTION_METRICS, METRIC_NAMES, provenance
+from harness.worlds.captions_world import CaptionsWorldSpec, make_captions_world
+from harness.worlds.vocabulary import OBJECT_CLASSES
 from suites.generative_latents.config import GenerativeLatentsConfig
 from suites.generative_latents.scoring import score_all
 from texplain.errors import TExplainError
+from texplain.hashing import hash_file, hash_json
+from texplain.precision import cpu_flags, cpu_model
 from texplain.words import WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
@@ -129,11 +134,9 @@ class GenerativeLatentsSuite(Suite):
     # ------------------------------------------------------------------------------------------
 
     def run(self, context, work_dir: Path) -> Iterator[dict]:
-        if context.store is None:
+        if not context.has_store:
             # A context without the run's stage store (a test's): the sub-steps live in the suite's folder.
-            from harness.pipeline.stages import StageStore
-
-            context = dataclasses.replace(context, store=StageStore(work_dir / "stages"))
+            context = context.with_own_store(work_dir / "stages")
         # Seconds per step (details "seconds"): "prepare" holds the generator, the latent translator and the
         # captioner, each also timed on its own on the stand-in path.
         self._timed = StepSeconds()
@@ -190,7 +193,6 @@ class GenerativeLatentsSuite(Suite):
 
     def summarize(self, records: list[dict], context, out_dir: Path) -> tuple[dict, list[str]]:
         from suites.generative_latents.figures import side_by_side
-        from texplain.precision import cpu_flags, cpu_model
 
         details: dict = {
             "caption_metrics": provenance(self.config.metrics_config()),
@@ -285,11 +287,7 @@ class GenerativeLatentsSuite(Suite):
     # ------------------------------------------------------------------------------------------
 
     def _stand_in(self, context, work_dir: Path) -> dict:
-        from harness.datasets.coco_captions import read_coco_captions, read_coco_scenes
-        from harness.worlds.captions_world import CaptionsWorldSpec, make_captions_world
-        from harness.worlds.vocabulary import OBJECT_CLASSES
         from suites.generative_latents import stand_in_vae as sv
-        from texplain.hashing import hash_json
 
         cfg = self.config
         categories = cfg.category_list() or OBJECT_CLASSES
@@ -389,12 +387,10 @@ class GenerativeLatentsSuite(Suite):
         from PIL import Image
         from safetensors.torch import load_file, save_file
 
-        from harness.datasets.coco_captions import read_coco_captions
         from suites.generative_latents import stable_diffusion as sd
         from suites.generative_latents.blip_captioner import caption_images, load_blip
         from suites.generative_latents.coco_prompts import category_prompts
         from suites.generative_latents.stand_in_vae import latent_tokens
-        from texplain.hashing import hash_file
         from texplain.sampling.rng import image_seed
 
         cfg = self.config

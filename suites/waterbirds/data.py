@@ -1,4 +1,4 @@
-"""The Waterbirds data the suite reads (TExplain Section 4.4; Sagawa et al., ICLR 2020; DESIGN.md section 5).
+"""The Waterbirds data the suite reads (TExplain Section 4.4; Sagawa et al., ICLR 2020; docs/design.md#data-formats).
 
 Either a synthetic world in the release's layout, rendered here with a planted class-place correlation
 (harness/worlds/waterbirds_world.py), plus its balanced copy (same spec, balanced train split) for the
@@ -22,9 +22,11 @@ import torch
 from PIL import Image
 
 from harness.datasets.waterbirds import METADATA_FILE, WaterbirdsDataset, WaterbirdsImage, read_waterbirds
+from harness.worlds.waterbirds_world import WaterbirdsWorldSpec, make_waterbirds_world
 from suites.waterbirds.config import WaterbirdsConfig
 from suites.waterbirds.masks import ViewGeometry, apply_mask, classifier_view, view_geometry
 from texplain.errors import TExplainError
+from texplain.hashing import hash_json
 
 CLASS_NAMES: tuple[str, ...] = ("landbird", "waterbird")  # index = y
 # Real Waterbirds: both classes are birds (CUB species), so the class words are "bird" and its synonyms.
@@ -68,8 +70,6 @@ def load_data(config: WaterbirdsConfig, cache_root: Path, progress: bool = False
 
 
 def _synthetic(config: WaterbirdsConfig, cache_root: Path, progress: bool, main_first) -> WaterbirdsData:
-    from harness.worlds.waterbirds_world import WaterbirdsWorldSpec, make_waterbirds_world
-    from texplain.hashing import hash_json
 
     import contextlib
 

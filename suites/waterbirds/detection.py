@@ -1,7 +1,7 @@
 """Detection (TExplain Section 4.4, Figure 7): explain the end-to-end trained classifier's *own* features
 and see the shortcut in its class word clouds ("water" outweighs "bird" in the waterbird training set).
 
-A translator is trained for the fine-tuned model's penultimate tokens (harness/pipeline/translator_step.py,
+A translator is trained for the fine-tuned model's penultimate tokens (RunContext.train_translator,
 a cached step: CaptionedFeatures whose source is the fine-tuned weights' hash, so it is never applied to
 another model's features), on the training split's captions; the frozen LM then samples sentences for
 training and test images.
@@ -17,14 +17,12 @@ which cannot tell features apart: probes over the same frozen features get the s
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from harness.pipeline.explain_step import explain_images
-from harness.pipeline.translator_step import CaptionedFeatures, TrainedTranslator
+from contracts.run_context import CaptionedFeatures, TrainedTranslator
 from suites.waterbirds.data import ImageSet
 from texplain.device import autocast
 from texplain.errors import TExplainError
@@ -63,16 +61,10 @@ def train_model_translator(context, name: str, tokens: torch.Tensor, captions: l
 
 def explain(context, translator, image_ids: list[str], tokens: torch.Tensor, samples_path: Path, num_sentences: int,
             min_words: int, max_words: int, description: str) -> dict[str, list[str]]:
-    """Sentences per image from the frozen LM conditioned on `translator`, appended to samples_path (resumable)."""
-    from harness.pipeline.explain_step import sampled
-
-    done = sampled(samples_path)
-    if all(i in done for i in image_ids):
-        return {i: done[i] for i in image_ids}  # nothing to sample: the LM is not loaded
-    sampling = dataclasses.replace(context.config.sampling, num_sentences=num_sentences, min_words=min_words,
-                                   max_words=max_words, stopping="fixed")
-    return explain_images(context.load_decoder(), translator, image_ids, tokens, sampling, context.config.seed,
-                          context.explain_precision, samples_path, context.progress, description, context.workers)
+    """Sentences per image from the frozen LM conditioned on `translator`, appended to samples_path (resumable;
+    images already there are not sampled again, and the LM is not loaded when none is left)."""
+    sampling = {"num_sentences": num_sentences, "min_words": min_words, "max_words": max_words, "stopping": "fixed"}
+    return context.explain(image_ids, tokens, samples_path, description, translator=translator, sampling=sampling)
 
 
 def word_rank(stats: WordStats, words: tuple[str, ...] | list[str]) -> tuple[int, float]:

@@ -2,7 +2,7 @@
 
 Group = 2*y + place: landbird/land, landbird/water, waterbird/land, waterbird/water (group DRO's order,
 harness/datasets/waterbirds.py). Worst-group accuracy is the lowest of the four. "Average accuracy" means
-three different things in the literature (DESIGN.md section 5), so all three are computed and labelled:
+three different things in the literature (docs/design.md#waterbirds-suite), so all three are computed and labelled:
 
 - ``avg_weighted``: group accuracies weighted by the *training* split's group proportions (WILDS'
   ``adj_acc_avg``, group DRO's README: "weights corresponding to the relative proportion of each group in

@@ -2,7 +2,7 @@
 class word clouds of Figure 7 (training and test explanations per class), and a sample of selected
 training images with both localizers' masks (TExplain Section 4.4).
 
-The paper's figures (DESIGN.md section 1; ViT-B/16 on real Waterbirds, 3 runs): worst-group ERM
+The paper's figures (docs/design.md#waterbirds-suite; ViT-B/16 on real Waterbirds, 3 runs): worst-group ERM
 89.79 ± 8.13, RandMask 91.72 ± 2.49, MaskTune 95.195 ± 5.33, TExplain 95.63 ± 2.55; average 96.34 ± 2.12 /
 96.59 ± 0.91 / 97.10 ± 0.71 / 97.39 ± 0.16; masked samples RandMask 100%, MaskTune 100%, TExplain 26%
 (its text: 29% of the training data selected). Its Subgroup-1..3 columns do not say which groups they

@@ -26,21 +26,20 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from contracts.suite import SUITES, StepSeconds, Suite
 from harness.datasets.waterbirds import GROUP_NAMES
-from harness.pipeline.stages import StageStore
-from suites.base import SUITES, StepSeconds, Suite
 from suites.waterbirds.config import WaterbirdsConfig
 from suites.waterbirds.data import CLASS_NAMES, ImageSet, WaterbirdsData, load_data, require_planted
 from suites.waterbirds.detection import detection_scores, explain, feature_tokens, train_model_translator
 from suites.waterbirds.group_metrics import GROUP_KEYS, group_accuracy, mean_and_std
 from suites.waterbirds.localizers import class_cam, target_layer_name, word_cam
-from suites.waterbirds.methods import LABELS, LOCALIZER_OF, MASKED_METHODS, METHODS, heatmap_masks, load_masks, randmask_masks, save_masks
+from suites.waterbirds.methods import LABELS, MASKED_METHODS, METHODS, heatmap_masks, load_masks, randmask_masks, save_masks
 from suites.waterbirds.report import PAPER, render_clouds, render_sample_figure, table_rows
 from suites.waterbirds.selection import select
 from suites.waterbirds.training import TrainSettings, build_model, data_config, load_weights, predict, train_classifier, weights_hash
 from texplain.hashing import hash_json
 from texplain.precision import resolve_precision
-from texplain.words import WordStats, word_stats
+from texplain.words import WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +229,7 @@ class WaterbirdsSuite(Suite):
             "precision": context.explain_precision,
         }, version=STAGE_VERSION)
         if stage.done:
-            from harness.pipeline.explain_step import sampled
-
-            done = sampled(stage / "samples.jsonl")
+            done = context.sampled(stage / "samples.jsonl")
             return {i: done[i] for i in ids}
         sentences = explain(context, trained.translator, ids, tokens, stage / "samples.jsonl", cfg.num_sentences, cfg.min_words,
                             cfg.max_words, f"waterbirds: explain {part} ({which})")
@@ -277,8 +274,8 @@ class WaterbirdsSuite(Suite):
 
     def run(self, context, work_dir: Path) -> Iterator[dict]:
         cfg = self.config
-        if context.store is None:  # outside a run (a bare RunContext): the sub-steps live in the suite's own folder
-            context = dataclasses.replace(context, store=StageStore(Path(work_dir) / "stages"))
+        if not context.has_store:  # outside a run (a bare RunContext): the sub-steps live in the suite's own folder
+            context = context.with_own_store(Path(work_dir) / "stages")
         self._timed = StepSeconds()  # metrics.json details "seconds"
         with self._timed("data"):
             data = load_data(cfg, context.cache_root, progress=context.progress, main_first=context.workers.main_first)
@@ -457,7 +454,6 @@ class WaterbirdsSuite(Suite):
                 planted[r["class"]] = tuple(r["planted_words"])
                 for model, stats in r["detection_words"].items():
                     by_model[model][r["class"]].append(WordStats.from_json(stats))
-            from texplain.words import merge_stats
 
             pooled = {model: {c: merge_stats(s) for c, s in sorted(by_class.items())} for model, by_class in by_model.items()}
             metrics.update(detection_scores(pooled, planted))

@@ -1,4 +1,4 @@
-"""The frozen language model's interface: one contract, two kinds (DESIGN.md section 3).
+"""The frozen language model's interface: one contract, two kinds (docs/design.md#decoder-kinds).
 
 - ``prefix``: the translator's output is k input embeddings of a causal LM ("soft prefix", as in
   ClipCap / LiMBeR);

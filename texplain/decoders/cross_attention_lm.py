@@ -1,7 +1,7 @@
 """Cross-attention decoder: a frozen text decoder that cross-attends to a (tokens, d) memory.
 
 This is BLIP's BERT-based text decoder (``BlipTextLMHeadModel``), the paper's likely "decoder of a
-pre-trained BERT-base model" fed with 577 x 768 tokens (DESIGN.md section 3). Input is
+pre-trained BERT-base model" fed with 577 x 768 tokens (docs/design.md#decoder-kinds). Input is
 ``[BOS, y_1..y_{L-1}]``; targets are ``y_1..y_L`` (caption tokens then EOS, BLIP's [SEP]); the
 translator's output is passed as ``encoder_hidden_states``.
 """

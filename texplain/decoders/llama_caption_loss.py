@@ -1,5 +1,5 @@
 """The caption loss of a frozen Llama-family LM, computed with no padding and no work nobody uses
-(the prefix decoder's fast training path; issue 16, "Training throughput").
+(the prefix decoder's fast training path: the translator stage is most of a default run's time; benchmarks/bench_training.py).
 
 Training the translator (paper, Section 3: LM cross-entropy on captions given the translator's output)
 through transformers' own forward does work that the loss never reads:
@@ -22,7 +22,7 @@ gradient reaching the prefix, which arrives through the caption tokens' attentio
 values, and in bf16 that gradient is mostly rounding. Measured on SmolLM2-135M, 16 world captions, an
 untrained mlp_bn prefix, against the fp32 gradient: cosine -0.14 with bf16 attention (norm 2.3x), 0.98
 with fp32 attention (transformers' padded forward under bf16 autocast: 0.83); trained 5 epochs, bf16
-attention ended at validation loss 1.73 against 1.44 in fp32 (issue 16). Attention is ~1.5% of the FLOPs
+attention ended at validation loss 1.73 against 1.44 in fp32 (docs/measurements.md). Attention is ~1.5% of the FLOPs
 at these lengths, so fp32 costs little there. The loss is the same quantity as
 ``FrozenDecoder.caption_loss`` (mean token cross-entropy over caption tokens and EOS), equal within
 float rounding (tests/test_fast_caption_loss.py); gradients reach the conditioning (the translator)

@@ -1,4 +1,4 @@
-"""Prefix decoder: a frozen causal LM conditioned by k input embeddings (ClipCap, LiMBeR; DESIGN.md section 3).
+"""Prefix decoder: a frozen causal LM conditioned by k input embeddings (ClipCap, LiMBeR; docs/design.md#decoder-kinds).
 
 Training input is ``[prefix_1..prefix_k, emb(y_1)..emb(y_{L-1})]`` and the logits at positions
 k-1 .. k+L-2 predict ``y_1..y_L`` (the caption tokens then EOS). Sampling prefills the prefix and

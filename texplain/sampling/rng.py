@@ -3,7 +3,7 @@
 
 Why counter-based and not a stateful generator: an image's sentences must not depend on the batch
 they were sampled in, on the chunk size, on which other images share the batch, or on how many
-processes share the work (DESIGN.md section 7: same seed, same words). A generator's stream depends on
+processes share the work (docs/design.md#determinism-and-scale-out: same seed, same words). A generator's stream depends on
 how many numbers were drawn before; a hash of the counter does not. The hash is splitmix64 (Steele,
 Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014), applied twice: once to
 mix the sentence index into the seed, once to mix in the step. The image seed itself derives from the

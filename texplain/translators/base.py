@@ -1,5 +1,5 @@
 """What every translator t(.) is: a trainable map from classifier tokens (B, T, D) to the
-conditioning of a frozen decoder (B, k, d) (paper, Section 3; DESIGN.md section 3).
+conditioning of a frozen decoder (B, k, d) (paper, Section 3; docs/design.md#translators).
 
 The shared piece here is token mixing: when the decoder wants k tokens and the classifier gives T,
 a learned linear map over the token axis (weights shared across channels) turns T into k. A
@@ -69,7 +69,7 @@ class OutputScale(nn.Module):
     """The prefix's scale, fixed from the first step: each output token RMS-normalised, times a learned
     per-channel gain that starts at ``rms`` (None: identity, the paper's plain map).
 
-    Why (issue 16): a prefix LM reads a large-norm prefix best, and an unconstrained translator gets there
+    Why: a prefix LM reads a large-norm prefix best, and an unconstrained translator gets there
     by drifting. Measured with mlp_bn on SmolLM2-135M (token embeddings: RMS 0.136 per channel), 5 epochs
     of the quickstart world: the plain translator starts at RMS 0.04 and ends at 16.8, and on the way its
     result depended on rounding (validation loss 1.44 in fp32, 1.65-1.73 in bf16, same seed). Normalised

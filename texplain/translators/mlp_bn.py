@@ -4,7 +4,7 @@ output 577 x 768.
 A dense MLP over the flattened 577*768 = 443k-dim vector would need ~2e11 weights, so the MLP is
 applied token-wise (weights shared across tokens, BatchNorm over channels, statistics over batch and
 tokens), followed by optional token mixing (base.TokenMixer) to the number of tokens the decoder takes
-(DESIGN.md section 3). The paper does not say whether "linear" excludes nonlinearities; we put an
+(docs/design.md#translators). The paper does not say whether "linear" excludes nonlinearities; we put an
 activation (default GELU) between layers, and ``activation="identity"`` gives the purely linear reading.
 """
 

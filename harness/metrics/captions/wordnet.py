@@ -1,4 +1,4 @@
-"""WordNet 3.0 for NLTK's METEOR, from Debian's packages (DESIGN.md section 4).
+"""WordNet 3.0 for NLTK's METEOR, from Debian's packages (docs/design.md#offline-models-and-stand-ins).
 
 NLTK's ``meteor_score`` looks up synonyms in WordNet, which NLTK normally fetches with
 ``nltk.download('wordnet')``; that downloader cannot reach its server here, and no PyPI package ships the

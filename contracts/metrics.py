@@ -1,5 +1,5 @@
 """The metrics registry: every metric a run writes, with a one-line definition and a direction
-(DESIGN.md section 7; after lm-evaluation-harness, whose registered metrics carry their aggregation and
+(docs/design.md#metric-contract; after lm-evaluation-harness, whose registered metrics carry their aggregation and
 ``higher_is_better``).
 
 A metric is named after what it computes, never after a setting's current value (the k of
@@ -16,7 +16,7 @@ Who registers:
 - the main run's ``explain.*`` metrics: harness/metrics/explain.py, each per-image one with the function
   whose mean over images is the metric (the decorator ``METRICS.per_image``);
 - each suite's metrics, as ``<suite>.<metric>``, from the suite's ``definitions`` and
-  ``higher_is_better`` when the suite is registered (suites/base.py, ``suite_metrics`` below); they
+  ``higher_is_better`` when the suite is registered (contracts/suite.py, ``suite_metrics`` below); they
   enter the registry when it is first read, after the suite's module has finished importing.
 
 Readers (metrics.json's "definitions" and "higher_is_better", the report, ``texplain compare``) ask this
@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from contracts.plugins import load_plugins
 from texplain.registry import Registry
 
 HIGHER, LOWER, NONE = "higher", "lower", "none"
@@ -190,7 +191,7 @@ METRICS = MetricRegistry("metric")
 
 
 def suite_metrics(suite: str, definitions: dict[str, str], higher_is_better: dict[str, bool]) -> list[Metric]:
-    """A suite's ``definitions`` and ``higher_is_better`` (suites/base.py) as registry entries named
+    """A suite's ``definitions`` and ``higher_is_better`` (contracts/suite.py) as registry entries named
     ``<suite>.<metric>``.
 
     A definition's direction is that of the names in higher_is_better it covers (a template covers
@@ -220,8 +221,7 @@ def suite_metrics(suite: str, definitions: dict[str, str], higher_is_better: dic
 
 
 def all_metrics() -> MetricRegistry:
-    """The registry with the explain.* metrics and every suite's: importing ``suites`` registers the
-    suites, and registering a suite registers its metrics (suites/base.py)."""
-    import suites  # noqa: F401  (imported here: harness/metrics must import without the suites)
-
+    """The registry with every plug-in's metrics: loading the plug-ins registers the suites, and
+    registering a suite registers its metrics (contracts/suite.py)."""
+    load_plugins()
     return METRICS

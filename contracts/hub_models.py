@@ -1,7 +1,7 @@
 """A model that a suite loads by Hugging Face hub id or local folder, declared for preflight.
 
 A suite on its real path loads models of its own (the generative-latent suite: Stable Diffusion, a BLIP
-captioner, a BERT embedder). Each suite lists them (``Suite.hub_models(config)``, suites/base.py), and
+captioner, a BERT embedder). Each suite lists them (``Suite.hub_models(config)``, contracts/suite.py), and
 preflight (harness/pipeline/preflight.py) checks every one before anything heavy starts, as it checks the
 run's own classifier and decoder: a folder must hold the file a complete copy holds, a hub id must be in
 the local Hugging Face cache or the hub must answer. Otherwise the run would die after its main stages,

@@ -1,5 +1,5 @@
 """Format versions of the result files, so that a file says which layout it has and a reader knows
-whether it can read it (issue 12, item 8; DESIGN.md section 7: results are self-describing).
+whether it can read it (results are self-describing: docs/design.md#run-directories).
 
     metrics.json (the run's and each suite's)    "format": "texplain-metrics/2"
     records.jsonl (the run's and each suite's)   "format": "texplain-records/2" in every line
@@ -14,6 +14,8 @@ would misread the new files, and teach run_reader to read the previous one.
 """
 
 from __future__ import annotations
+
+import importlib.metadata
 
 from texplain.errors import InputFileError
 
@@ -35,12 +37,17 @@ def format_version(value: object, kind: str, where: str) -> int:
         raise InputFileError(f"{where} has format {value!r}, expected {kind}/<version>; it is not a file this harness writes")
     version = int(number)
     if version not in READABLE:
-        from harness.pipeline.provenance import harness_version
-
         newer = "newer than" if version > CURRENT else "not one of"
         raise InputFileError(
             f"{where} has format {value!r}, {newer} the formats this harness reads "
-            f"({', '.join(f'{kind}/{v}' for v in READABLE)}; texplain-harness {harness_version()}); "
+            f"({', '.join(f'{kind}/{v}' for v in READABLE)}; texplain-harness {_installed_version()}); "
             "upgrade texplain-harness (pip install -U texplain-harness, or update the checkout) to read it"
         )
     return version
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version("texplain-harness")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

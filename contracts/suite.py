@@ -1,4 +1,4 @@
-"""The suite contract (DESIGN.md section 7, after lm-eval's Task and DomainBed's Algorithm).
+"""The suite contract (docs/design.md#suite-contract, after lm-eval's Task and DomainBed's Algorithm).
 
 A suite is a class registered in ``SUITES`` with
 
@@ -21,9 +21,9 @@ A suite is a class registered in ``SUITES`` with
 - ``tiny_options``: config values for a run of seconds on a tiny world (tests/test_suite_contract.py
   runs every registered suite with them).
 
-A suite is one module of this package and nothing else: suites/__init__.py imports every module, the
-decorator ``@SUITES.register(name)`` registers the class, and config, preflight and the command line
-read the registry.
+A suite is one module of the ``suites`` package and nothing else: suites/__init__.py imports every
+module, the decorator ``@SUITES.register(name)`` registers the class, and config, preflight and the
+command line read the registry (after contracts/plugins.py's ``load_plugins``).
 
 A finished suite writes, inside the run directory::
 
@@ -43,17 +43,19 @@ or null when everything is the real thing; the report shows it as a visible labe
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import re
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-from harness.metrics.formats import METRICS_FORMAT, RECORDS_FORMAT
-from harness.metrics.intervals import intervals_of
-from harness.metrics.registry import METRICS, suite_metrics
-from harness.pipeline.hub_models import HubModel
-from harness.pipeline.run_dir import write_json, write_jsonl
+from contracts.files import write_json, write_jsonl
+from contracts.formats import METRICS_FORMAT, RECORDS_FORMAT
+from contracts.hub_models import HubModel
+from contracts.intervals import intervals_of
+from contracts.metrics import METRICS, suite_metrics
 from texplain.registry import Registry
 
 
@@ -76,7 +78,7 @@ class StepSeconds:
 
 class _SuiteRegistry(Registry[type["Suite"]]):
     """SUITES: registering a suite also registers its metrics as '<suite>.<metric>' in the metrics
-    registry (harness/metrics/registry.py), where metrics.json, the report and `texplain compare`
+    registry (contracts/metrics.py), where metrics.json, the report and `texplain compare`
     find their definitions and directions."""
 
     def register(self, name: str):
@@ -129,7 +131,7 @@ class Suite(ABC):
 
     @classmethod
     def hub_models(cls, config: Any) -> list[HubModel]:
-        """The models a run with this config loads by hub id or folder (harness/pipeline/hub_models.py);
+        """The models a run with this config loads by hub id or folder (contracts/hub_models.py);
         preflight checks that each is cached, reachable or present. None by default."""
         return []
 
@@ -176,7 +178,7 @@ class Suite(ABC):
             "suite": self.name,
             "version": self.version,
             "metrics": metrics,
-            # 95% bootstrap intervals over images where the records carry per-image values (harness/metrics/intervals.py).
+            # 95% bootstrap intervals over images where the records carry per-image values (contracts/intervals.py).
             "intervals": intervals_of(metrics, records),
             "higher_is_better": {k: v for k, v in self.higher_is_better.items() if k in metrics},
             "definitions": _definitions_for(metrics, self.definitions),
@@ -194,17 +196,11 @@ class Suite(ABC):
 def matches_metric(name: str, pattern: str) -> bool:
     """Whether a metric name fits a pattern: a plain name, a glob ('recall_at_k.*') or a template
     whose '<...>' part stands for any text ('acc.<variation>'), as in `definitions`."""
-    import fnmatch
-    import re
-
     return fnmatch.fnmatchcase(name, re.sub(r"<[^>]+>", "*", pattern))
 
 
 def _definitions_for(metrics: dict, definitions: dict[str, str]) -> dict[str, str]:
     """The definition of each metric; a template such as 'acc.<variation>' defines every 'acc.X'."""
-    import fnmatch
-    import re
-
     result = {}
     for name in metrics:
         for pattern, text in definitions.items():
@@ -212,3 +208,13 @@ def _definitions_for(metrics: dict, definitions: dict[str, str]) -> dict[str, st
                 result[name] = text
                 break
     return result
+
+
+def enabled_suites(config) -> list[Suite]:
+    """Instances of the suites a run config enables, in registry order."""
+    chosen = []
+    for name in SUITES.names():
+        suite_config = getattr(config.suites, name, None)
+        if suite_config is not None and suite_config.enabled:
+            chosen.append(SUITES.get(name)(suite_config))
+    return chosen
