@@ -4,6 +4,7 @@ results). Each is registered by the package that provides it (human_eval registe
 harness finds them once the plug-ins are loaded (contracts/plugins.py).
 
 A post-run step gets the finished run directory and must not fail the run: it logs what it could not do.
+A command group adds sub-commands to `texplain` (human_eval's `ratings`).
 A report section gets the run directory and returns its HTML and Markdown.
 """
 
@@ -23,4 +24,7 @@ class ReportSection:
 
 
 POST_RUN_STEPS: Registry[Callable[[Path], Any]] = Registry("post-run step")
+# Command groups of the `texplain` command line: a function that adds its sub-parsers (argparse's
+# add_subparsers action) and sets `handler` on them, as harness/cli/main.py's own commands do.
+COMMANDS: Registry[Callable[[Any], None]] = Registry("command group")
 REPORT_SECTIONS: Registry[ReportSection] = Registry("report section")

@@ -20,6 +20,7 @@ prediction and the most frequent explanation word and say whether they are relat
     report_section.py  the report's "Human ratings" section
 """
 
-# Registers the post-run export and the report's ratings section (contracts/run_extensions.py).
+# Registers the post-run export, the report's ratings section and the `ratings` commands (contracts/run_extensions.py).
 from human_eval import export as _export  # noqa: E402,F401
 from human_eval import report_section as _report_section  # noqa: E402,F401
+from human_eval import cli as _cli  # noqa: E402,F401  (the `texplain ratings` commands)

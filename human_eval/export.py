@@ -27,6 +27,7 @@ from human_eval.items import collect_items, select_items
 from human_eval.label_configs import SPECS, STUDIES, validate_config, validate_task
 from human_eval.settings import RatingSettings
 from human_eval.tasks import TaskImage, build_tasks
+from texplain.decoders.packaged_smollm2 import default_cache_dir
 from texplain.errors import InputFileError, TExplainError
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,7 @@ class Export:
 
 
 def _default_cache() -> Path:
-    from harness.pipeline.explain_step import cache_root
-
-    return cache_root()
+    return default_cache_dir()  # $TEXPLAIN_CACHE, where the run's caches are
 
 
 def export_studies(run_dir: Path, settings: RatingSettings = RatingSettings(), cache: Path | None = None) -> Export:

@@ -158,7 +158,7 @@ def test_a_crash_file_and_its_message_hold_no_token(tmp_path, monkeypatch, capsy
         raise RuntimeError(f"refresh failed for {args.token} (api_key='{ENV_KEY}', Authorization: Token {LEGACY}, other {OTHER_JWT}, "
                            f"key {BASE64_KEY})")
 
-    monkeypatch.setattr("harness.cli.ratings._pull", crash)
+    monkeypatch.setattr("human_eval.cli._pull", crash)
     argv = ["ratings", "pull", str(tmp_path / "run"), "--url", "http://localhost:8080", "--token", JWT]
     assert main(argv) == exit_codes.INTERNAL_ERROR
     err = capsys.readouterr().err
@@ -193,7 +193,7 @@ def test_logs_and_bad_input_messages_hold_no_token(monkeypatch, capsys):
 
         raise TExplainError(f"the server refused {args.token}")
 
-    monkeypatch.setattr("harness.cli.ratings._pull", refuse)
+    monkeypatch.setattr("human_eval.cli._pull", refuse)
     assert main(["ratings", "pull", "runs/x", "--url", "http://h", "--token", JWT]) == exit_codes.BAD_INPUT
     assert capsys.readouterr().err.strip() == "error: the server refused [REDACTED]"
 

@@ -1,4 +1,4 @@
-"""`texplain ratings` as a user meets it (harness/cli/ratings.py, human_eval/): a manual pull of one study
+"""`texplain ratings` as a user meets it (human_eval/cli.py, human_eval/): a manual pull of one study
 only, an interrupted pull, the count of annotations read and kept, errors that point the right way, one
 naming of raters from the server and from a manual export, quiet HTTP logging, and the order of counts.
 Offline: simulated raters (tests/human_eval_raters.py) on a fake finished run (tests/fake_runs.py)."""

@@ -22,12 +22,14 @@ import os
 import sys
 from pathlib import Path
 
+from contracts.plugins import load_plugins
+from contracts.run_extensions import COMMANDS
 from contracts.suite import SUITES
 from harness.cli import exit_codes
 from texplain.errors import TExplainError
 
 # Modules that add sub-commands; each defines register(commands: argparse._SubParsersAction).
-COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data", "harness.cli.ratings"]
+COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data"]
 
 
 def suite_headlines(suite_metrics: dict[str, dict]) -> list[str]:
@@ -147,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("profiles", help="list shipped configuration profiles").set_defaults(handler=_profiles)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(commands)
+    # Command groups that plug-in packages add (e.g. human_eval's `ratings`; contracts/run_extensions.py).
+    load_plugins()
+    for name in COMMANDS.names():
+        COMMANDS.get(name)(commands)
     return parser
 
 

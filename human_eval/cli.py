@@ -26,9 +26,16 @@ import os
 import time
 from pathlib import Path
 
+from contracts.run_extensions import COMMANDS
+from harness.reporting.report import write_report
+from human_eval.analysis import RESULTS, rater_label, rater_labels, set_aside, write_results
+from human_eval.export import MANIFEST, RATINGS_DIR, export_studies, read_export
+from human_eval.server import TOKEN_ADVICE, for_export, pull, push, read_export_files, require_both_studies, start_commands
+from human_eval.settings import AnalysisSettings, ImageSettings, RatingSettings, StudySettings
+from texplain.errors import InputFileError, TExplainError
+
 
 def _settings(args):
-    from human_eval.settings import ImageSettings, RatingSettings, StudySettings
 
     study = StudySettings(
         sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()), selection=args.selection,
@@ -45,7 +52,6 @@ def _print_export(exported) -> None:
     print(f"written: {exported.folder}/ (study_a/b.config.xml, study_a/b.tasks.json, manifest.json"
           + (", images/" if manifest["images_mode"] == "local-files" else "") + ")")
     if manifest["images_mode"] == "local-files":
-        from human_eval.server import start_commands
 
         print(f"images: start Label Studio with {start_commands('http://localhost:8080', exported)}; "
               "or export with --images base64 (no file serving needed)")
@@ -53,8 +59,6 @@ def _print_export(exported) -> None:
 
 def _require_run_dir(run_dir: Path, command: str) -> None:
     """A missing or unfinished run directory is said as such, before any talk of exports."""
-    from human_eval.export import MANIFEST, RATINGS_DIR
-    from texplain.errors import InputFileError
 
     if not run_dir.exists():
         raise InputFileError(f"ratings {command}: the run directory {run_dir} does not exist; pass the directory of a finished "
@@ -68,26 +72,21 @@ def _require_run_dir(run_dir: Path, command: str) -> None:
 
 
 def _export(args) -> int:
-    from human_eval.export import export_studies
 
     _print_export(export_studies(Path(args.run_dir), _settings(args)))
     return 0
 
 
 def _token(args) -> str:
-    from texplain.errors import TExplainError
 
     token = args.token or os.environ.get("LABEL_STUDIO_API_KEY")
     if not token:
-        from human_eval.server import TOKEN_ADVICE
 
         raise TExplainError(f"no token for {args.url}: {TOKEN_ADVICE}")
     return token
 
 
 def _push(args) -> int:
-    from human_eval.export import MANIFEST, RATINGS_DIR, export_studies, read_export
-    from human_eval.server import for_export, push
 
     run_dir = Path(args.run_dir)
     _require_run_dir(run_dir, "push")
@@ -107,11 +106,6 @@ def _push(args) -> int:
 
 
 def _pull(args) -> int:
-    from human_eval.analysis import RESULTS, write_results
-    from human_eval.export import read_export
-    from human_eval.server import pull, read_export_files, require_both_studies
-    from human_eval.settings import AnalysisSettings
-    from texplain.errors import TExplainError
 
     run_dir = Path(args.run_dir)
     if bool(args.file) == bool(args.url):
@@ -134,7 +128,6 @@ def _pull(args) -> int:
     results = write_results(exported, pulled, source, settings)
     report = None
     if (run_dir / "metrics.json").is_file():
-        from harness.reporting.report import write_report
 
         report = write_report(run_dir).html
     _print_pull(results, source, time.perf_counter() - started)
@@ -145,7 +138,6 @@ def _pull(args) -> int:
 
 
 def _print_pull(results: dict, source: str, seconds: float) -> None:
-    from human_eval.analysis import rater_label, rater_labels, set_aside
 
     a, b = results["study_a"], results["study_b"]
     dropped = ", ".join(rater_labels(results, results["raters_dropped"])) or "none"
@@ -197,3 +189,6 @@ def register(commands: argparse._SubParsersAction) -> None:
             action.add_argument("--count-level", choices=("ordinal", "interval"), help="Krippendorff level for study (a)'s counts (default ordinal)")
             action.add_argument("--bootstrap", type=int, help="bootstrap resamples over items for the agreement intervals (default 1000)")
         action.set_defaults(handler=_push if name == "push" else _pull)
+
+
+COMMANDS.register("ratings")(register)
