@@ -1,5 +1,5 @@
 """Human rating studies of TExplain's explanations in Label Studio (TExplain, Section 4.2, Figure 3;
-DESIGN.md section 1, item 4).
+docs/design.md#human-rating-studies).
 
 Study (a): raters see an image and its 10 most frequent explanation words and mark the words that match
 the image (Figure 3, left: the count of relevant words). Study (b): raters see the classifier's top

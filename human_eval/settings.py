@@ -1,7 +1,7 @@
 """Settings of the two rating studies (TExplain, Section 4.2, Figure 3): which images, how many, the
 attention checks, how images reach Label Studio, and the analysis.
 
-Typed frozen dataclasses with defaults (DESIGN.md section 7); a bad value is a TExplainError that names
+Typed frozen dataclasses with defaults (docs/design.md#configuration); a bad value is a TExplainError that names
 the setting and the fix. The exported manifest (<run>/ratings/manifest.json) records the settings used,
 so that a pull analyses the ratings with the settings the tasks were built with.
 """

@@ -1,4 +1,4 @@
-"""Exit codes a CI can trust (harness/cli/exit_codes.py, issue 11): 0 success, 1 the reported outcome,
+"""Exit codes a CI can trust (harness/cli/exit_codes.py: a CI branches on the exit code): 0 success, 1 the reported outcome,
 2 bad input or usage, 3 an internal error with its traceback in a file, 130 interrupted. Checked
 through `texplain compare` on fake run directories (tests/fake_runs.py; no models)."""
 
