@@ -73,7 +73,10 @@ def start_commands(url: str, export: Export | None = None) -> str:
     local-file serving on the export's document root (and the version check and error reporting off,
     which otherwise wait on the network), and the harness's helper that does the same."""
     port = _port(url)
-    plain = f"LATEST_VERSION_CHECK=false SENTRY_DSN= label-studio start --port {port}"
+    # The LABEL_STUDIO_ names, which the server reads before bare ones: the version check, server and browser
+    # error reporting and analytics would otherwise reach the internet (human_eval/label_studio_server.py).
+    plain = ("LABEL_STUDIO_LATEST_VERSION_CHECK=false LABEL_STUDIO_SENTRY_DSN= LABEL_STUDIO_FRONTEND_SENTRY_DSN= "
+             f"LABEL_STUDIO_COLLECT_ANALYTICS=false label-studio start --internal-host 127.0.0.1 --port {port} --no-browser")
     if export is not None and export.manifest.get("images_mode") == "base64":
         return f"`{plain}`"  # images inlined in the tasks: no file serving needed
     root = shlex.quote(str(export.document_root)) if export is not None and export.document_root else "<the export's document root>"

@@ -1,22 +1,26 @@
 """The rating studies against a real Label Studio server (human_eval/server.py; TExplain, Section 4.2, Figure 3).
 
-The server (label-studio 1.23.2) is installed into its own virtual environment, never into the project's:
-it pins Django, pytz, numpy and others strictly. The environment is cached between runs under
-$TEXPLAIN_CACHE/label-studio-1.23.2 (or ~/.cache/texplain/...) and reused when it imports; the first run
-installs it (about a minute from the package mirrors). The server starts on 127.0.0.1 with a temporary
-data directory and a free port (it silently moves to the next port when one is busy, so the port is read
-from its log), with LATEST_VERSION_CHECK=false (no wait on PyPI) and COLLECT_ANALYTICS=0, and an admin
-user from LABEL_STUDIO_USERNAME (an email) / LABEL_STUDIO_PASSWORD. Stray PORT, HOST, USERNAME and
-PASSWORD variables are removed from its environment: the server reads bare names too.
+The server (label-studio 1.23.2) runs from its own virtual environment (human_eval/label_studio_server.py):
+cached under $TEXPLAIN_CACHE/label-studio-1.23.2 (or ~/.cache/texplain/...), installed with the pins of
+human_eval/label-studio-constraints.txt, and reused only once a server started from it has answered
+/health (the first run installs and checks it: about 1.5 minutes from the package mirrors). The server
+starts on 127.0.0.1 with a temporary data directory, a free port (read from its log: it moves to the
+next port when one is busy), the version check, analytics and error reporting off, local-file serving
+on, and an admin from LABEL_STUDIO_USERNAME (an email) / LABEL_STUDIO_PASSWORD; it is stopped by its
+process id.
 
 Tokens are obtained as a user would: log in (or sign up) on the web pages, then POST /api/token/ for a
-personal access token (legacy tokens are off by default in these versions). The test pushes a few hundred
-tasks twice (no duplicates), checks that the server serves the images (local-file serving), signs up four
-raters who post annotations with their own tokens (one fails the attention checks), pulls everything
-back, compares the statistics with the values computed by hand for the simulated raters
-(tests/human_eval_raters.py), checks that nothing was lost, that a wrong token gets the clear 401
-message, and that a pull from the stopped server fails with the clear message. The server is stopped by
-its process id in the fixture's teardown.
+personal access token (legacy tokens are off by default in these versions). The first test pushes a
+few hundred tasks twice (no duplicates), checks that the server serves the images (local-file
+serving), signs up four raters who post annotations with their own tokens (one fails the attention
+checks), pulls everything back, compares the statistics with the values computed by hand for the
+simulated raters (tests/human_eval_raters.py), checks that nothing was lost, that a wrong token gets
+the clear 401 message, and that a pull from the stopped server fails with the clear message.
+
+The second runs after it on the same data directory (a restart costs less than a new database): a
+push of another run stopped half-way by stopping the server, pushed again after a restart, leaves every
+task exactly once; a `texplain ratings pull` killed half-way (the server frozen under it) leaves the
+earlier ratings/results.json as it was.
 """
 
 from __future__ import annotations
@@ -25,160 +29,39 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from human_eval.label_studio_server import LabelStudioServer, ensure_server_venv, personal_access_token
 from tests.human_eval_raters import CAREFUL, CARELESS, OFF_BY_ONE, answer, expected_statistics, rated, result
 
 pytestmark = pytest.mark.slow  # minutes, not seconds; slow tests still run in CI (`make test`)
 
-VERSION = "1.23.2"
 ADMIN, PASSWORD = "admin@example.com", "texplain-admin-pw-1"
 RATERS = {"ann@example.com": CAREFUL, "bob@example.com": OFF_BY_ONE, "cy@example.com": CAREFUL, "eve@example.com": CARELESS}
 IMAGES, PER_CLASS, CHECKS, RATED = 300, 100, 10, 30  # 310 tasks per study; raters rate the first 30 and every check
+SMALL_BATCH = 10  # tasks per import request in the interrupted push: 62 requests, so it can be stopped half-way
 STARTUP_TIMEOUT = 300
 TIMINGS: dict[str, float] = {}
 
 
-def cache_root() -> Path:
-    root = os.environ.get("TEXPLAIN_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "texplain"
-
-
-def server_venv() -> Path:
-    """The server's own virtual environment, installed once and reused while it imports label_studio.
-
-    Under a file lock: two test runs sharing one cache once installed into the same venv at the same time
-    and pip failed on the other's temporary files."""
-    import fcntl
-
-    venv = cache_root() / f"label-studio-{VERSION}"
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"label-studio-{VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return _installed_venv(venv)
-
-
-def _installed_venv(venv: Path) -> Path:
-    python, ready = venv / "bin" / "python", venv / ".texplain-ready"
-    check = [str(python), "-c", f"import label_studio; assert label_studio.__version__ == '{VERSION}'"]
-    if ready.exists() and python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        TIMINGS["install_s"] = 0.0
-        return venv
-    started = time.perf_counter()
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    # Into the server's venv only; a half-finished earlier install is completed rather than redone.
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"label-studio=={VERSION}"],
-                             capture_output=True, text=True, timeout=1800)
-    if install.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
-        pytest.fail(f"could not install label-studio=={VERSION} into {venv}:\n{install.stdout[-2000:]}\n{install.stderr[-3000:]}")
-    ready.write_text(VERSION)
-    TIMINGS["install_s"] = round(time.perf_counter() - started, 1)
-    return venv
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_environment(data_dir: Path, document_root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           # The server reads LABEL_STUDIO_X, HEARTEX_X and bare X: none of the caller's may leak in.
-           if k not in ("PORT", "HOST", "USERNAME", "PASSWORD") and not k.startswith(("LABEL_STUDIO_", "HEARTEX_"))}
-    env.update({
-        "LABEL_STUDIO_USERNAME": ADMIN, "LABEL_STUDIO_PASSWORD": PASSWORD,
-        "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "0", "LABEL_STUDIO_COLLECT_ANALYTICS": "0",
-        "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true", "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
-        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
-    })
-    return env
-
-
-class Server:
-    """One label-studio process; `stop` ends exactly it, by its process id."""
-
-    def __init__(self, venv: Path, data_dir: Path, document_root: Path):
-        self.log_path = data_dir.parent / "label-studio.log"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        requested = free_port()
-        started = time.perf_counter()
-        with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(
-                [str(venv / "bin" / "label-studio"), "start", "--no-browser", "--port", str(requested), "--data-dir", str(data_dir)],
-                env=server_environment(data_dir, document_root), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.port = self._wait_for_port(requested, started)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._wait_healthy(started)
-        TIMINGS["startup_s"] = round(time.perf_counter() - started, 1)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def _wait_for_port(self, requested: int, started: float) -> int:
-        # The port the server took: it moves on to the next one when the requested port is busy.
-        while time.perf_counter() - started < STARTUP_TIMEOUT:
-            match = re.search(r"Starting development server at http://[^:/]+:(\d+)/", self.log_path.read_text(errors="replace"))
-            if match:
-                return int(match.group(1))
-            if self.process.poll() is not None:
-                pytest.fail(f"label-studio exited with {self.process.returncode} before serving:\n{self.log_tail()}")
-            time.sleep(0.5)
-        pytest.fail(f"label-studio did not start within {STARTUP_TIMEOUT} s (requested port {requested}):\n{self.log_tail()}")
-
-    def _wait_healthy(self, started: float) -> None:
-        while time.perf_counter() - started < STARTUP_TIMEOUT:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=3).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None:
-                pytest.fail(f"label-studio exited with {self.process.returncode}:\n{self.log_tail()}")
-            time.sleep(0.5)
-        pytest.fail(f"{self.url}/health did not answer within {STARTUP_TIMEOUT} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-
-
-def personal_access_token(url: str, email: str, password: str, sign_up: bool = False) -> str:
-    """What a user does in the browser: sign up or log in (CSRF form), then create a personal access token."""
-    with httpx.Client(base_url=url, follow_redirects=False, timeout=60) as browser:
-        page = "/user/signup/" if sign_up else "/user/login/"
-        browser.get(page)
-        answer_ = browser.post(page, data={"email": email, "password": password, "csrfmiddlewaretoken": browser.cookies.get("csrftoken")},
-                               headers={"Referer": url + page})
-        assert answer_.status_code == 302, f"{page} as {email} gave {answer_.status_code} (expected a redirect after success)"
-        token = browser.post("/api/token/", headers={"X-CSRFToken": browser.cookies.get("csrftoken"), "Referer": url + "/"})
-        assert token.status_code == 201, token.text
-        return token.json()["token"]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    venv = server_venv()
+    started = time.perf_counter()
+    venv = ensure_server_venv()  # installs and checks it when the cache has no ready one
+    TIMINGS["venv_s"] = round(time.perf_counter() - started, 1)
     root = tmp_path_factory.mktemp("label_studio")
     document_root = root / "runs"
     document_root.mkdir()
-    running = Server(venv, root / "data", document_root)
+    running = LabelStudioServer(venv, root / "data", document_root, admin=(ADMIN, PASSWORD), startup_timeout=STARTUP_TIMEOUT)
     try:
+        running.start()
+        TIMINGS["startup_s"] = running.startup_seconds
         yield running, document_root
     finally:
         running.stop()
@@ -267,9 +150,13 @@ def test_push_rate_and_pull_on_a_real_server(server, tmp_path, capsys):
                           **{f"b_{k}": v["value"] for k, v in results["study_b"]["agreement"].items()}}
 
     # The careless rater fails every check and is dropped; the others' statistics are as computed by hand.
-    assert results["raters_dropped"] == ["eve@example.com"] and results["raters"] == len(RATERS)
-    assert results["per_rater"]["eve@example.com"]["check_accuracy"] == 0.0
-    assert all(results["per_rater"][e]["check_accuracy"] == 1.0 for e in ("ann@example.com", "bob@example.com", "cy@example.com"))
+    # Raters are named by user id with their email beside it (human_eval/annotations.py), or by email alone.
+    email = {name: summary.get("email") or name for name, summary in results["per_rater"].items()}
+    per_rater = {email[name]: summary for name, summary in results["per_rater"].items()}
+    assert [email[name] for name in results["raters_dropped"]] == ["eve@example.com"] and results["raters"] == len(RATERS)
+    assert sorted(per_rater) == sorted(RATERS)
+    assert per_rater["eve@example.com"]["check_accuracy"] == 0.0
+    assert all(per_rater[e]["check_accuracy"] == 1.0 for e in ("ann@example.com", "bob@example.com", "cy@example.com"))
     want = expected_statistics(exported.tasks, [CAREFUL, OFF_BY_ONE, CAREFUL], limit=RATED)
     a, b = results["study_a"], results["study_b"]
     assert a["ratings"] == want["a_ratings"] == 3 * RATED and a["items_rated"] == RATED and a["items"] == IMAGES
@@ -295,3 +182,110 @@ def test_push_rate_and_pull_on_a_real_server(server, tmp_path, capsys):
     capsys.readouterr()
     assert main(["ratings", "pull", str(run), "--url", url, "--token", admin]) == 2
     assert f"cannot reach the Label Studio server at {url}" in capsys.readouterr().err
+
+
+def _log_since(running: LabelStudioServer, offset: int) -> str:
+    with open(running.log_path, errors="replace") as log:
+        log.seek(offset)
+        return log.read()
+
+
+def _wait_for_request(running: LabelStudioServer, offset: int, pattern: str, at_least: int, while_alive) -> int:
+    """Until the server's log (from `offset`) shows `pattern` `at_least` times; how many it showed."""
+    deadline = time.perf_counter() + 120
+    seen = 0
+    while time.perf_counter() < deadline and while_alive():
+        seen = len(re.findall(pattern, _log_since(running, offset)))
+        if seen >= at_least:
+            break
+        time.sleep(0.02)
+    return seen
+
+
+def _task_ids(client, project_id: int) -> list[str]:
+    """Our task_id of every task of the project, duplicates included."""
+    return [task.data["task_id"] for task in client.tasks.list(project=project_id, fields="all", page_size=500)]
+
+
+def test_an_interrupted_push_or_pull_loses_and_duplicates_nothing(server):
+    from label_studio_sdk import LabelStudio
+
+    from human_eval.export import export_studies
+    from human_eval.server import ServerError, find_project, push, task_ids_on_server
+    from human_eval.settings import RatingSettings, StudySettings
+    from tests.fake_runs import make_run
+
+    running, document_root = server
+    if not running.running:  # the test above ends by stopping it; its data directory is reused
+        running.requested_port = running.port
+        running.start()
+        TIMINGS["restart_s"] = running.startup_seconds
+    run = make_run(document_root, name="run_interrupted", num_images=IMAGES)
+    exported = export_studies(run, RatingSettings(study=StudySettings(sources=("main",), per_class=PER_CLASS, attention_checks=CHECKS)))
+    every = {s: sorted(t["data"]["task_id"] for t in exported.tasks[s]) for s in ("a", "b")}
+    admin = personal_access_token(running.url, ADMIN, PASSWORD, revoke_existing=True)  # one at a time: the test above made one
+
+    # Push, and stop the server once a few import requests went through.
+    offset = running.log_path.stat().st_size
+    outcome: dict[str, object] = {}
+
+    def pushing():
+        try:
+            outcome["result"] = push(exported, running.url, admin, batch_size=SMALL_BATCH)
+        except Exception as error:  # noqa: BLE001 - the test looks at it below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=pushing)
+    thread.start()
+    seen = _wait_for_request(running, offset, r"POST /api/projects/\d+/import", 3, thread.is_alive)
+    running.stop()
+    thread.join(timeout=120)
+    assert seen >= 3 and "result" not in outcome, f"the push ended before the server was stopped ({seen} imports seen)"
+    assert isinstance(outcome.get("error"), ServerError) and "cannot reach the Label Studio server" in str(outcome["error"])
+
+    # Restarted on the same data directory, pushed again: every task exactly once.
+    running.requested_port = running.port
+    running.start()
+    TIMINGS["restart_after_push_s"] = running.startup_seconds
+    url = running.url
+    client = LabelStudio(base_url=url, api_key=admin)
+    before = {s: len(_task_ids(client, p.id)) if (p := find_project(client, url, exported.title(s))) else 0 for s in ("a", "b")}
+    started = time.perf_counter()
+    again = push(exported, url, admin)
+    TIMINGS["push_after_interruption_s"] = round(time.perf_counter() - started, 2)
+    TIMINGS["tasks_in_before_the_stop"] = sum(before.values())
+    assert 0 < sum(before.values()) < 2 * (IMAGES + CHECKS)  # it was stopped half-way
+    assert again.already_there == before and {s: again.imported[s] + before[s] for s in ("a", "b")} == {"a": IMAGES + CHECKS, "b": IMAGES + CHECKS}
+    titles = [p.title for p in client.projects.list()]
+    for study in ("a", "b"):
+        assert titles.count(exported.title(study)) == 1
+        assert sorted(_task_ids(client, again.projects[study])) == every[study]  # none missing, none twice
+    third = push(exported, url, admin)
+    assert third.imported == {"a": 0, "b": 0} and third.projects == again.projects
+
+    # A complete pull (one rater), then one killed half-way: the earlier results stay as they were.
+    server_ids = {s: task_ids_on_server(client, url, again.projects[s]) for s in ("a", "b")}
+    assert _rate(url, "ida@example.com", CAREFUL, exported, server_ids) == 2 * (RATED + CHECKS)
+    command = [sys.executable, "-m", "harness.cli", "ratings", "pull", str(run), "--url", url, "--token", admin, "--bootstrap", "200"]
+    started = time.perf_counter()
+    complete = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    TIMINGS["cli_pull_s"] = round(time.perf_counter() - started, 2)
+    assert complete.returncode == 0, complete.stderr
+    results = exported.folder / "results.json"
+    earlier = results.read_bytes()
+    assert json.loads(earlier)["study_a"]["ratings"] == RATED
+
+    offset = running.log_path.stat().st_size
+    pulling = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Once the pull has checked its token, freeze the server: the pull waits on it, and is killed there.
+        seen = _wait_for_request(running, offset, r"GET /api/current-user/whoami", 1, lambda: pulling.poll() is None)
+        os.kill(running.process.pid, signal.SIGSTOP)
+        alive = pulling.poll() is None
+        pulling.kill()
+        pulling.wait(timeout=30)
+    finally:
+        os.kill(running.process.pid, signal.SIGCONT)
+    assert seen and alive, "the pull ended before it could be interrupted"
+    assert results.read_bytes() == earlier
+    assert httpx.get(f"{url}/health", timeout=30).status_code == 200  # the server goes on serving

@@ -178,7 +178,8 @@ def test_an_unreachable_server_is_answered_with_the_full_start_command(run, caps
     url = f"http://127.0.0.1:{port}"
     root = read_export(run).document_root
     start = (f"LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root} "
-             f"LATEST_VERSION_CHECK=false SENTRY_DSN= label-studio start --port {port}")
+             "LABEL_STUDIO_LATEST_VERSION_CHECK=false LABEL_STUDIO_SENTRY_DSN= LABEL_STUDIO_FRONTEND_SENTRY_DSN= "
+             f"LABEL_STUDIO_COLLECT_ANALYTICS=false label-studio start --internal-host 127.0.0.1 --port {port} --no-browser")
     for command in ("pull", "push"):
         assert main(["ratings", command, str(run), "--url", url, "--token", "some-token"]) == 2
         err = capsys.readouterr().err
