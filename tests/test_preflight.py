@@ -207,15 +207,15 @@ def test_the_paper_dry_run_needs_nothing_from_the_network(tmp_path, monkeypatch)
 
 def test_python_classifiers_are_checked_before_anything_heavy(tmp_path, monkeypatch):
     monkeypatch.setattr(preflight_module, "hub_reachable", lambda: False)
-    (tmp_path / "own_models.py").write_text("def build():\n    raise RuntimeError('not called by preflight')\n")
+    (tmp_path / "preflight_models.py").write_text("def build():\n    raise RuntimeError('not called by preflight')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    preflight(load_config("quickstart", ["models.classifier=python:own_models:build@layer4"]))
+    preflight(load_config("quickstart", ["models.classifier=python:preflight_models:build@layer4"]))
     with pytest.raises(ConfigError) as error:
-        preflight(load_config("quickstart", ["models.classifier=python:own_modelz:build@layer4", "models.preprocessing={input_size: 256}"]))
-    assert "cannot import module 'own_modelz'" in str(error.value) and "models.preprocessing" not in str(error.value)
+        preflight(load_config("quickstart", ["models.classifier=python:preflight_modelz:build@layer4", "models.preprocessing={input_size: 256}"]))
+    assert "cannot import module 'preflight_modelz'" in str(error.value) and "models.preprocessing" not in str(error.value)
     with pytest.raises(ConfigError, match="has no attribute 'buidl'. Did you mean 'build'"):
-        preflight(load_config("quickstart", ["models.classifier=python:own_models:buidl@layer4"]))
+        preflight(load_config("quickstart", ["models.classifier=python:preflight_models:buidl@layer4"]))
     with pytest.raises(ConfigError, match="models.preprocessing: applies to python: classifiers"):
         preflight(load_config("quickstart", ["models.preprocessing={input_size: 256}"]))
-    with pytest.raises(ConfigError, match="suites.waterbirds.classifier: python:own_models:build@layer4: this suite fine-tunes a timm model"):
-        preflight(load_config("quickstart", ["suites.waterbirds.classifier=python:own_models:build@layer4"]))
+    with pytest.raises(ConfigError, match="suites.waterbirds.classifier: python:preflight_models:build@layer4: this suite fine-tunes a timm model"):
+        preflight(load_config("quickstart", ["suites.waterbirds.classifier=python:preflight_models:build@layer4"]))

@@ -3,6 +3,7 @@ in a run config, with clear errors for a missing module, attribute or layer, pre
 pretrained_cfg, explicit options or the default (said in the identity), and a run and a suite on it."""
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -64,9 +65,13 @@ class Factories:
 
 @pytest.fixture
 def own_models(tmp_path, monkeypatch):
+    # Another test may have imported a module of this name from its own folder: import ours afresh, and
+    # leave none behind.
+    sys.modules.pop("own_models", None)
     (tmp_path / "own_models.py").write_text(textwrap.dedent(MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
-    return "own_models"
+    yield "own_models"
+    sys.modules.pop("own_models", None)
 
 
 def test_a_spec_names_a_module_a_factory_and_a_layer(own_models):
