@@ -15,6 +15,9 @@ Who registers:
 
 - the main run's ``explain.*`` metrics: harness/metrics/explain.py, each per-image one with the function
   whose mean over images is the metric (the decorator ``METRICS.per_image``);
+- the caption metrics, as ``caption.<metric>``: one file each in harness/metrics/captions, each with the
+  function that scores a set of explanations against captions (the decorator ``METRICS.per_set``), its
+  library and settings;
 - each suite's metrics, as ``<suite>.<metric>``, from the suite's ``definitions`` and
   ``higher_is_better`` when the suite is registered (contracts/suite.py, ``suite_metrics`` below); they
   enter the registry when it is first read, after the suite's module has finished importing.
@@ -27,8 +30,8 @@ metrics.json. ``all_metrics()`` is the registry with every suite's metrics loade
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from contracts.plugins import load_plugins
 from texplain.registry import Registry
@@ -48,6 +51,11 @@ class Metric:
     direction: str  # HIGHER, LOWER or NONE
     # For per-image metrics of the main run: the value of one image (its mean over images is the metric).
     per_image: Callable[..., float] | None = None
+    # For metrics of a scored set (caption metrics, harness/metrics/captions): scores one set of keys, each
+    # with hypotheses and references, and returns (value per key, value of the whole set).
+    per_set: Callable[..., tuple[dict[str, float], float]] | None = None
+    library: str | None = None  # the PyPI distribution that computes it, where one does (for provenance)
+    settings: dict = field(default_factory=dict, hash=False, compare=False)  # what fixes its definition
 
     def __post_init__(self):
         # A metric without a definition or a direction cannot be reported or compared: fail at registration.
@@ -154,6 +162,21 @@ class MetricRegistry(Registry[Metric]):
             return function
 
         return decorator
+
+    def per_set(self, name: str, direction: str, definition: str, library: str, settings: dict | None = None):
+        """Decorator: register the function as the scorer of set metric `name` (a caption metric): it takes
+        one scored set and returns (value per key, value of the whole set)."""
+
+        def decorator(function: Callable[..., tuple[dict[str, float], float]]):
+            self.add(Metric(name, definition, direction, per_set=function, library=library, settings=dict(settings or {})))
+            return function
+
+        return decorator
+
+    def per_set_metrics(self, prefix: str) -> list[Metric]:
+        """The metrics under `prefix` (e.g. "caption.") that score a set, in registration order. Reads only what
+        is registered already: it never resolves a suite's pending table (it is called while suites import)."""
+        return [m for m in self._entries.values() if m.name.startswith(prefix) and m.per_set is not None]
 
     def entries(self) -> list[Metric]:
         return [self.get(name) for name in self.names()]

@@ -6,11 +6,19 @@ and optional suites/<name>/{metrics.json, records.jsonl, figure}. By default the
 format (contracts/formats.py: "format" fields, intervals, the current metric names);
 ``old_format=True`` writes what the harness wrote before: no "format", no intervals, and the top-k
 rates under their old names (``OLD_NAMES``).
+
+For the rating commands that talk to Label Studio, also a stand-in server that refuses every token
+(``refusing_label_studio``) and a port nothing listens on (``free_port``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +168,40 @@ def _old_format(metrics: dict) -> dict:
     for key in ("metrics", "definitions", "higher_is_better"):
         out[key] = {OLD_NAMES.get(m, m): v for m, v in metrics[key].items()}
     return out
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound once to find it, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Refuses(http.server.BaseHTTPRequestHandler):
+    """Answers every request as Label Studio answers a wrong (or legacy) token: 401, {"detail": "Invalid token."}."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        body = json.dumps({"detail": "Invalid token."}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def refusing_label_studio() -> Iterator[str]:
+    """A stand-in Label Studio server on 127.0.0.1 that refuses every token, served from a thread; yields its URL."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuses)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

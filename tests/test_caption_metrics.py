@@ -132,6 +132,34 @@ def test_provenance_records_library_version_and_settings():
     assert table["cosine"]["settings"]["embedder"] == "packaged:all-minilm-l6-v2"
 
 
+def test_caption_metrics_are_entries_of_the_metrics_registry():
+    from contracts.metrics import HIGHER, METRICS
+
+    for name in captions.METRIC_NAMES:
+        metric = METRICS.get(f"caption.{name}")
+        assert metric.direction == HIGHER and metric.definition and metric.library and metric.per_set is not None
+    assert captions.METRIC_NAMES[:3] == captions.TABLE1_METRICS
+
+
+def test_a_newly_registered_caption_metric_is_scored_without_editing_the_package():
+    """One file that registers a metric with METRICS.per_set is all a new caption metric needs."""
+    from contracts.metrics import HIGHER, METRICS
+
+    @METRICS.per_set("caption.test_hypothesis_words", HIGHER, "mean number of words per hypothesis sentence (a test metric)", "none")
+    def hypothesis_words(scored):
+        return scored.mean_over_keys({k: sum(len(h.split()) for h in scored.raw_hypotheses[k]) / len(scored.raw_hypotheses[k]) for k in scored.keys})
+
+    try:
+        config = CaptionMetricsConfig(metrics=("test_hypothesis_words", "rouge_l_f1"), tokenizer="lower")
+        scores = score_captions({"a": ["one two three", "one"], "b": ["x y"]}, {"a": ["one"], "b": ["y"]}, config)
+        assert scores.per_key["test_hypothesis_words"] == {"a": 2.0, "b": 2.0} and scores.corpus["test_hypothesis_words"] == 2.0
+        assert set(scores.corpus) == {"test_hypothesis_words", "rouge_l_f1"}
+    finally:
+        METRICS.remove_namespace("caption.test_")
+    with pytest.raises(ValueError, match="unknown caption metrics"):
+        CaptionMetricsConfig(metrics=("test_hypothesis_words",))
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="same keys"):
         score_captions({"a": ["x"]}, {"b": ["y"]})

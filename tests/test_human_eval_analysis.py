@@ -4,10 +4,7 @@ pull, the `texplain ratings` commands on a manual export file, and the errors a 
 
 from __future__ import annotations
 
-import http.server
 import json
-import socket
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +16,7 @@ from human_eval.annotations import ExportFormatError, parse_export
 from human_eval.export import export_studies
 from human_eval.server import ServerError, _checked, connect, read_export_files
 from human_eval.settings import AnalysisSettings, RatingSettings, StudySettings
-from tests.fake_runs import make_run
+from tests.fake_runs import free_port, make_run, refusing_label_studio
 from tests.human_eval_raters import CARELESS, CAREFUL, OFF_BY_ONE, expected_statistics, simulated_export
 from texplain.errors import TExplainError
 
@@ -160,14 +157,8 @@ def test_commands_export_then_pull_from_file_and_the_report(tmp_path, capsys):
     assert "<section id=\"ratings\">" in (run / "report.html").read_text() and "figure3_right_yes" in (run / "report.md").read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_unreachable_server_is_said(tmp_path, capsys):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServerError, match=f"cannot reach the Label Studio server at {url}.*is it running"):
         connect(url, "some-token", timeout=5)
     run = make_run(tmp_path / "runs", num_images=6)
@@ -176,32 +167,10 @@ def test_an_unreachable_server_is_said(tmp_path, capsys):
     assert "cannot reach the Label Studio server" in capsys.readouterr().err
 
 
-class _Refuses(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        body = json.dumps({"detail": "Invalid token."}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_refused_token_is_said():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuses)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with refusing_label_studio() as url:
         with pytest.raises(ServerError, match=r"refused the token.*401: Invalid token.*--token"):
             connect(url, "wrong-token", timeout=5)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_project_with_another_labeling_config_is_refused(exported):

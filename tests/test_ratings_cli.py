@@ -6,11 +6,8 @@ Offline: simulated raters (tests/human_eval_raters.py) on a fake finished run (t
 from __future__ import annotations
 
 import copy
-import http.server
 import json
 import logging
-import socket
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +18,7 @@ from human_eval.analysis import analyse
 from human_eval.export import read_export
 from human_eval.server import ServerError, _name_raters, connect
 from human_eval.settings import AnalysisSettings
-from tests.fake_runs import make_run
+from tests.fake_runs import free_port, make_run, refusing_label_studio
 from tests.human_eval_raters import CARELESS, CAREFUL, OFF_BY_ONE, simulated_export
 
 RATERS = {"ann@example.com": CAREFUL, "bob@example.com": OFF_BY_ONE, "eve@example.com": CARELESS}
@@ -167,14 +164,8 @@ def test_push_and_pull_of_a_missing_run_say_so(tmp_path, capsys):
         assert f"{unfinished} is not a finished run directory" in err and "exporting" not in out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_unreachable_server_is_answered_with_the_full_start_command(run, capsys):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = read_export(run).document_root
     start = (f"LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root} "
@@ -187,31 +178,10 @@ def test_an_unreachable_server_is_answered_with_the_full_start_command(run, caps
         assert f"python -m human_eval.label_studio_server --document-root {root} --port {port}" in err
 
 
-class _Refuses(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        body = json.dumps({"detail": "Invalid token."}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
 def refusing_server():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuses)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with refusing_label_studio() as url:
+        yield url
 
 
 def test_a_refused_token_asks_for_a_personal_access_token_only(refusing_server, capsys):

@@ -32,8 +32,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from contracts.intervals import mean_interval
 from contracts.run_context import CaptionedFeatures
 from contracts.suite import SUITES, StepSeconds, Suite
 from harness.datasets.coco_captions import read_coco_captions, read_coco_scenes
-from harness.metrics.captions import CAPTION_METRICS, METRIC_NAMES, provenance
+from harness.metrics.captions import METRIC_NAMES, caption_metric, provenance
 from harness.worlds.captions_world import CaptionsWorldSpec, make_captions_world
 from harness.worlds.vocabulary import OBJECT_CLASSES
 from suites.generative_latents.config import GenerativeLatentsConfig
@@ -69,11 +69,11 @@ def _definitions() -> dict[str, str]:
     table = {}
     for ref in REFERENCES:
         for name in METRIC_NAMES:
-            what = CAPTION_METRICS[name].definition
+            what = caption_metric(name).definition
             table[f"{ref}.{name}"] = f"{what}; per image (its explanation sentences vs {_REFERENCE_TEXT[ref]}), mean over images"
             table[f"{ref}.{name}.category_mean"] = f"{what}; per category with its images' sentences and captions pooled, mean over categories"
         for name in AGGREGATED:
-            table[f"{ref}.{name}.corpus"] = f"{CAPTION_METRICS[name].definition}; over every segment of every image at once"
+            table[f"{ref}.{name}.corpus"] = f"{caption_metric(name).definition}; over every segment of every image at once"
     table["num_images"] = "generated (stand-in: decoded) images scored"
     table["num_categories"] = "number of categories scored (each pools its images' sentences and captions)"
     return table

@@ -24,6 +24,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from contracts.metrics import HIGHER, METRICS
+from harness.metrics.captions.scored_set import ScoredSet
 from texplain.errors import TExplainError
 
 POOLINGS = ("mean", "cls")
@@ -119,3 +121,13 @@ def centroid_cosines(model: SentenceEmbedder, hypotheses: dict[str, list[str]], 
         denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
         result[key] = float(a @ b) / denominator if denominator > 0 else 0.0
     return result
+
+
+@METRICS.per_set(
+    "caption.cosine", HIGHER,
+    "cosine between the centroids of the L2-normalized sentence embeddings of the explanation's sentences and of the captions",
+    "sentence-transformers", {},
+)
+def score_cosine(scored: ScoredSet) -> tuple[dict[str, float], float]:
+    model = embedder(scored.config.embedder, scored.config.embedder_pooling)
+    return scored.mean_over_keys(centroid_cosines(model, scored.raw_hypotheses, scored.raw_references))

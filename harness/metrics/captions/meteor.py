@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import functools
 import threading
+from pathlib import Path
 
-from texplain.errors import TExplainError
-
+from contracts.metrics import HIGHER, METRICS
+from harness.metrics.captions.scored_set import ScoredSet
 from harness.metrics.captions.text import pycocoevalcap_file, require_java
+from harness.metrics.captions.wordnet import prepare_wordnet
+from texplain.errors import TExplainError
 
 
 class MeteorJar:
@@ -94,7 +97,7 @@ class MeteorJar:
         if self._meteor.meteor_p.poll() is None:
             self._stop()
 
-    def __enter__(self) -> "MeteorJar":
+    def __enter__(self) -> MeteorJar:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -132,3 +135,28 @@ def meteor_nltk(hypothesis: str, references: list[str]) -> float:
 
     stemmer, wordnet = _memo_tools()
     return float(meteor_score([r.split() for r in references], hypothesis.split(), stemmer=stemmer, wordnet=wordnet))
+
+
+@METRICS.per_set(
+    "caption.meteor_jar", HIGHER,
+    "METEOR 1.5 (pycocoevalcap's jar: exact, stem, synonym, paraphrase; -l en -norm) from the jar's aggregated statistics over the segments",
+    "pycocoevalcap", {"command": "java -jar -Xmx2G meteor-1.5.jar - - -stdio -l en -norm", "aggregation": "jar EVAL over segments"},
+)
+def score_meteor_jar(scored: ScoredSet) -> tuple[dict[str, float], float]:
+    jar = scored.meteor or MeteorJar(scored.config.meteor_timeout_s)
+    try:
+        per_key = {k: jar.score(scored.segments[k])[0] for k in scored.keys}
+        return per_key, jar.score(scored.all_segments())[0]
+    finally:
+        if scored.meteor is None:
+            jar.close()
+
+
+@METRICS.per_set(
+    "caption.meteor_nltk", HIGHER,
+    "METEOR as NLTK's meteor_score computes it (exact, Porter stem, WordNet 3.0 synonyms; alpha 0.9, beta 3, gamma 0.5; best reference); mean over segments",
+    "nltk", {"alpha": 0.9, "beta": 3.0, "gamma": 0.5, "wordnet": "3.0 from Debian wordnet-base"},
+)
+def score_meteor_nltk(scored: ScoredSet) -> tuple[dict[str, float], float]:
+    prepare_wordnet(Path(scored.config.nltk_data) if scored.config.nltk_data else None)
+    return scored.mean_over_segments(meteor_nltk)

@@ -14,6 +14,11 @@ beside TExplain Table 1's ROUGE, METEOR and cosine.
 
 from __future__ import annotations
 
+import numpy as np
+
+from contracts.metrics import HIGHER, METRICS
+from harness.metrics.captions.scored_set import ScoredSet
+
 
 def bleu4(segments: list[tuple[str, list[str]]]) -> float:
     """Corpus BLEU-4 of tokenized (hypothesis, references) segments."""
@@ -33,3 +38,22 @@ def cider_d(segments: list[tuple[str, list[str]]]) -> list[float]:
     res = {i: [hypothesis] for i, (hypothesis, _) in enumerate(segments)}
     _, scores = Cider().compute_score(gts, res)
     return [float(s) for s in scores]
+
+
+@METRICS.per_set(
+    "caption.bleu4", HIGHER,
+    "BLEU-4 (pycocoevalcap's corpus BLEU, closest reference length) over the segments",
+    "pycocoevalcap", {"n": 4, "brevity_penalty": "closest"},
+)
+def score_bleu4(scored: ScoredSet) -> tuple[dict[str, float], float]:
+    return {k: bleu4(scored.segments[k]) for k in scored.keys}, bleu4(scored.all_segments())
+
+
+@METRICS.per_set(
+    "caption.cider_d", HIGHER,
+    "CIDEr-D (pycocoevalcap: n 1..4, sigma 6, x10) with IDF over the references of the whole scored set; mean over segments",
+    "pycocoevalcap", {"n": 4, "sigma": 6.0, "idf": "references of the whole scored set"},
+)
+def score_cider_d(scored: ScoredSet) -> tuple[dict[str, float], float]:
+    scores = iter(cider_d(scored.all_segments()))
+    return scored.mean_over_keys({k: float(np.mean([next(scores) for _ in scored.segments[k]])) for k in scored.keys})
