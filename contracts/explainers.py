@@ -8,18 +8,41 @@ image's explanation, the words of the image's true captions (faithful to the ima
 classifier). Every per-image metric scores each registered explainer the same way (harness/metrics/
 explain.py's ``score_explainers``), so a control is one new file in the ``explainers`` package.
 
-An explainer reads ``ExplainerInputs`` and returns one WordStats per image, or None when it cannot
-explain these images (e.g. true captions on data that has none); it says in ``definition`` what it does
-and in ``reads_image`` / ``reads_classifier`` what it looks at.
+An explainer reads ``ExplainerInputs`` and returns one WordStats per image, or raises
+``ExplainerUnavailable`` (or returns None) when it cannot explain these images (e.g. true captions on data
+that has none); it says in ``definition`` what it does and in ``reads_image`` / ``reads_classifier`` what
+it looks at. A *trained* control (``trained = True``: shuffled captions, a random classifier) trains its own
+translator with the run's recipe and budget through ``inputs.context`` (contracts/run_context.py) on
+``inputs.training``, the data the run's translator was trained on; the run config's ``controls.trained``
+says which of them run (they cost a training each).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from contracts.run_context import CaptionedFeatures
 from texplain.registry import Registry
 from texplain.words import WordFilter, WordStats
+
+
+class ExplainerUnavailable(Exception):
+    """An explainer cannot explain these images; the message says why (it goes into the report)."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the run's translator was trained on, for the controls that train their own with the same recipe."""
+
+    source: CaptionedFeatures  # the run's classifier tokens and captions of every image, in the run's order
+    image_paths: tuple[Path, ...]  # every image, in the same order (a control with another classifier re-extracts)
+    train_items: tuple[int, ...]
+    val_items: tuple[int, ...]
+    held_out_items: tuple[int, ...]  # the explained images, in the order of ExplainerInputs.image_ids
+    predicted: tuple[str, ...]  # the classifier's top-1 class name of every image
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,9 @@ class ExplainerInputs:
     predicted: dict[str, str]  # the classifier's top-1 class name per image
     word_filter: WordFilter
     seed: int
+    # For trained controls: the run (its RunContext: train a translator, explain with it) and its training data.
+    context: Any = None
+    training: TrainingData | None = None
 
 
 class WordExplainer(ABC):
@@ -41,10 +67,12 @@ class WordExplainer(ABC):
     definition: str = ""  # one line for metrics.json and the report
     reads_image: bool = True
     reads_classifier: bool = True
+    trained: bool = False  # trains its own translator (runs only where the config's controls.trained names it)
 
     @abstractmethod
     def explain(self, inputs: ExplainerInputs) -> dict[str, WordStats] | None:
-        """image_id -> WordStats for every image of `inputs`, or None when this explainer cannot explain them."""
+        """image_id -> WordStats for every image of `inputs`; raises ExplainerUnavailable (or returns None)
+        when this explainer cannot explain them."""
 
 
 class ExplainerRegistry(Registry[type[WordExplainer]]):

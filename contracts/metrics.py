@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from contracts.plugins import load_plugins
+from contracts.verdicts import VerdictRule
 from texplain.registry import Registry
 
 HIGHER, LOWER, NONE = "higher", "lower", "none"
@@ -55,6 +56,8 @@ class Metric:
     # with hypotheses and references, and returns (value per key, value of the whole set).
     per_set: Callable[..., tuple[dict[str, float], float]] | None = None
     library: str | None = None  # the PyPI distribution that computes it, where one does (for provenance)
+    # For headline metrics: the controls it must beat and the smallest difference that matters (contracts/verdicts.py).
+    verdict: VerdictRule | None = None
     settings: dict = field(default_factory=dict, hash=False, compare=False)  # what fixes its definition
 
     def __post_init__(self):
@@ -153,12 +156,13 @@ class MetricRegistry(Registry[Metric]):
         self._resolve()
         return super().__contains__(name)
 
-    def per_image(self, name: str, direction: str, definition: str) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    def per_image(self, name: str, direction: str, definition: str, verdict: VerdictRule | None = None) -> Callable[[Callable[..., float]], Callable[..., float]]:
         """Decorator: register the function as the per-image value of metric `name`, whose run-level
-        value is its mean over images (and whose interval is a bootstrap over images)."""
+        value is its mean over images (and whose interval is a bootstrap over images); `verdict`: the
+        controls a headline metric must beat (contracts/verdicts.py)."""
 
         def decorator(function: Callable[..., float]) -> Callable[..., float]:
-            self.add(Metric(name, definition, direction, per_image=function))
+            self.add(Metric(name, definition, direction, per_image=function, verdict=verdict))
             return function
 
         return decorator

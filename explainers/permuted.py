@@ -12,6 +12,8 @@ from texplain.words import WordStats
 
 def derangement(count: int, seed: int) -> list[int]:
     """A permutation of range(count) that moves every index (count >= 2), drawn from `seed`."""
+    if count < 2:
+        raise ValueError(f"a derangement needs at least two items, got {count}")
     rng = np.random.default_rng(seed)
     while True:  # about e tries on average
         order = rng.permutation(count)

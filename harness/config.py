@@ -103,6 +103,17 @@ class ExplainConfig:
 
 
 @dataclass(frozen=True)
+class ControlsConfig:
+    """The controls the run's explanations are scored against (explainers/, verdicts: contracts/verdicts.py).
+
+    The image-blind, permuted, truth-caption and class-prior controls cost nothing and always run; a trained
+    control trains a translator of its own with the run's recipe and budget (a training each), and runs
+    only where ``trained`` names it. A verdict whose control did not run is inconclusive, never a pass."""
+
+    trained: tuple[str, ...] = ("shuffled_captions", "random_classifier")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the translator's captioned training images come from.
 
@@ -194,6 +205,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
     suites: SuitesConfig = field(default_factory=_default_suites)
 
 

@@ -16,11 +16,15 @@ once, so they have no per-image values, no interval, and no direction.
 
 from __future__ import annotations
 
-from contracts.explainers import EXPLAINERS, ExplainerInputs
+from contracts.explainers import EXPLAINERS, ExplainerInputs, ExplainerUnavailable
 from contracts.intervals import mean_interval
 from contracts.metrics import HIGHER, METRICS, NONE, Metric
 from contracts.plugins import load_plugins
+from contracts.verdicts import VERDICTS_FORMAT, Gate, content_rule, decide
 from texplain.words import WordStats
+
+# A rate or a mean share of sentences: a difference under 5 points is not one a reader should act on.
+MIN_EFFECT = 0.05
 
 # Descriptive: what was scored, not how well.
 METRICS.add(Metric("explain.num_images", "held-out images explained and scored (never trained on)", NONE))
@@ -35,6 +39,7 @@ METRICS.add(Metric("explain.top_k", "k of the top-k metrics (the setting explain
 @METRICS.per_image(
     "explain.object_in_top_k_rate", HIGHER,
     "share of held-out images whose true object class word is among the top-k words (k = explain.top_k, by document frequency) of their explanation",
+    verdict=content_rule(MIN_EFFECT),
 )
 def object_in_top_k(truth: dict, top_words: list[str], stats: WordStats) -> float:
     return float(truth["object"] in top_words)
@@ -43,6 +48,7 @@ def object_in_top_k(truth: dict, top_words: list[str], stats: WordStats) -> floa
 @METRICS.per_image(
     "explain.background_in_top_k_rate", HIGHER,
     "share of held-out images whose true background word is among the top-k words (k = explain.top_k) of their explanation",
+    verdict=content_rule(MIN_EFFECT),
 )
 def background_in_top_k(truth: dict, top_words: list[str], stats: WordStats) -> float:
     return float(truth["background"] in top_words)
@@ -51,6 +57,7 @@ def background_in_top_k(truth: dict, top_words: list[str], stats: WordStats) -> 
 @METRICS.per_image(
     "explain.object_doc_freq_mean", HIGHER,
     "mean over held-out images of the share of sampled sentences that contain the true object word",
+    verdict=content_rule(MIN_EFFECT),
 )
 def object_doc_freq(truth: dict, top_words: list[str], stats: WordStats) -> float:
     return stats.doc_freq(truth["object"])
@@ -59,6 +66,7 @@ def object_doc_freq(truth: dict, top_words: list[str], stats: WordStats) -> floa
 @METRICS.per_image(
     "explain.background_doc_freq_mean", HIGHER,
     "mean over held-out images of the share of sampled sentences that contain the true background word",
+    verdict=content_rule(MIN_EFFECT),
 )
 def background_doc_freq(truth: dict, top_words: list[str], stats: WordStats) -> float:
     return stats.doc_freq(truth["background"])
@@ -81,10 +89,16 @@ def per_image_values(truth: dict, top_words: list[str], stats: WordStats) -> dic
     return {metric.name: metric.per_image(truth, top_words, stats) for metric in METRICS.per_image_metrics("explain.")}
 
 
-def score_explainers(truth: dict[str, dict], inputs: ExplainerInputs, top_k: int, min_doc_freq: float) -> dict[str, dict]:
+TEXPLAIN = "texplain"
+
+
+def score_explainers(truth: dict[str, dict], inputs: ExplainerInputs, top_k: int, min_doc_freq: float,
+                     trained: tuple[str, ...] = ()) -> dict[str, dict]:
     """Every registered explainer (contracts/explainers.py) scored on the same images by every per-image
-    explain.* metric: {explainer: {"definition", "reads_image", "reads_classifier", "metrics", "intervals",
-    "n"}}; "metrics" is None, with a "reason", for an explainer that cannot explain these images.
+    explain.* metric: {explainer: {"definition", "reads_image", "reads_classifier", "trained", "metrics",
+    "intervals", "n", "per_image"}}; "metrics" is None, with a "reason", for an explainer that cannot
+    explain these images or a trained control that `trained` (the config's controls.trained) leaves out.
+    "per_image" holds each metric's values in the order of inputs.image_ids (verdicts pair on them).
 
     truth: image_id -> {"object", "background", ...} for every image of `inputs` (the caller scores only
     where the truth is known)."""
@@ -92,10 +106,18 @@ def score_explainers(truth: dict[str, dict], inputs: ExplainerInputs, top_k: int
     table = {}
     for name in EXPLAINERS.names():
         explainer = EXPLAINERS.get(name)()
-        entry = {"definition": explainer.definition, "reads_image": explainer.reads_image, "reads_classifier": explainer.reads_classifier}
-        stats = explainer.explain(inputs)
+        entry = {"definition": explainer.definition, "reads_image": explainer.reads_image, "reads_classifier": explainer.reads_classifier,
+                 "trained": explainer.trained}
+        stats, reason = None, "it cannot explain these images (what it reads is not known for them)"
+        if explainer.trained and name not in trained:
+            reason = "left out by the config's controls.trained (it trains a translator of its own)"
+        else:
+            try:
+                stats = explainer.explain(inputs)
+            except ExplainerUnavailable as error:
+                reason = str(error)
         if stats is None:
-            table[name] = {**entry, "metrics": None, "intervals": {}, "n": 0, "reason": "it cannot explain these images (what it reads is not known for them)"}
+            table[name] = {**entry, "metrics": None, "intervals": {}, "n": 0, "per_image": {}, "reason": reason}
             continue
         values: dict[str, list[float]] = {}
         for image_id in inputs.image_ids:
@@ -108,8 +130,24 @@ def score_explainers(truth: dict[str, dict], inputs: ExplainerInputs, top_k: int
             "metrics": {metric: sum(v) / len(v) for metric, v in values.items()},
             "intervals": {metric: interval.to_json() for metric, interval in intervals.items() if interval is not None},
             "n": len(inputs.image_ids),
+            "per_image": values,
         }
     return table
+
+
+def explainer_verdicts(table: dict[str, dict], gates: list[Gate] = ()) -> dict:
+    """metrics.json's "verdicts": each per-image explain.* metric with a verdict rule, TExplain against the
+    controls it must beat on the same images (contracts/verdicts.py), from score_explainers' table."""
+    rows = []
+    ours = table.get(TEXPLAIN) or {}
+    if ours.get("metrics"):
+        for metric in METRICS.per_image_metrics("explain."):
+            if metric.verdict is None or metric.name not in ours["per_image"]:
+                continue
+            controls = {name: entry["per_image"].get(metric.name) for name, entry in table.items() if name != TEXPLAIN and entry.get("metrics")}
+            not_run = {name: entry.get("reason", "not run") for name, entry in table.items() if not entry.get("metrics")}
+            rows.append(decide(metric.name, ours["per_image"][metric.name], controls, metric.verdict, list(gates), not_run=not_run).to_json())
+    return {"format": VERDICTS_FORMAT, "rows": rows}
 
 
 def per_class_rates(records: list[dict], top_k: int, object_words: list[str] | None = None) -> list[dict]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from contracts.explainers import EXPLAINERS
+from contracts.plugins import load_plugins
 from contracts.suite import enabled_suites
 from harness.config import ConfigError, RunConfig
 from texplain.errors import TExplainError, UnknownNameError
@@ -91,7 +93,11 @@ def _python_classifier_problems(spec: str) -> list[str]:
 
 
 def _classifier_problems(spec: str, reachable: callable, random_weights: bool = False) -> list[str]:
-    from texplain.classifier import PACKAGED_CLASSIFIERS, check_timm_name, split_timm_spec
+    from texplain.classifier import (
+        PACKAGED_CLASSIFIERS,
+        check_timm_name,
+        split_timm_spec,
+    )
 
     source, _, rest = spec.partition(":")
     if source == "python":
@@ -143,7 +149,12 @@ def _classifier_problems(spec: str, reachable: callable, random_weights: bool = 
 
 def _random_decoder_problems(kind: str, spec: str) -> list[str]:
     """A dry run builds the decoder from its config and tokenizer: a local copy, or texplain's copy of BLIP's."""
-    from texplain.decoders.random_init import BLIP_TEXT_CONFIGS, local_config, local_tokenizer, packaged_bert_vocab
+    from texplain.decoders.random_init import (
+        BLIP_TEXT_CONFIGS,
+        local_config,
+        local_tokenizer,
+        packaged_bert_vocab,
+    )
 
     source, _, name = spec.partition(":")
     if source != "hf":
@@ -204,6 +215,17 @@ def _path_problems(config: RunConfig, reachable: callable) -> list[str]:
     return problems
 
 
+def _controls_problems(trained: tuple[str, ...]) -> list[str]:
+    """controls.trained must name registered explainers that train a translator of their own."""
+    load_plugins()
+    available = [name for name in EXPLAINERS.names() if EXPLAINERS.get(name).trained]
+    problems = []
+    for name in trained:
+        if name not in available:
+            problems.append(f"controls.trained: {name!r} is not a trained control; choose from {', '.join(available)} (or [] for none)")
+    return problems
+
+
 def preflight(config: RunConfig) -> None:
     """Raise one ConfigError listing every problem, or return None when the run can start."""
     answer: list[bool] = []
@@ -218,6 +240,7 @@ def preflight(config: RunConfig) -> None:
     problems += _path_problems(config, reachable)
     problems += _classifier_problems(models.classifier, reachable, models.random_weights)
     problems += _decoder_problems(models.decoder, reachable, models.random_weights, models.decoder_kind)
+    problems += _controls_problems(config.controls.trained)
     if models.preprocessing and not models.classifier.startswith("python:"):
         problems.append(f"models.preprocessing: applies to python: classifiers; {models.classifier} takes its preprocessing from timm's config of the model")
     if problems:

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import torch
 
+from contracts.explainers import EXPLAINERS, TrainingData
 from contracts.files import read_jsonl_prefix, write_json, write_jsonl
 from contracts.formats import METRICS_FORMAT
 from contracts.intervals import intervals_of
 from contracts.metrics import METRICS
+from contracts.plugins import load_plugins
 from contracts.run_extensions import POST_RUN_STEPS
 from contracts.suite import enabled_suites
 from harness.config import ConfigError, RunConfig, to_dict
@@ -40,13 +42,23 @@ from harness.pipeline.resources import resource_record
 from harness.pipeline.run_dir import RunDir
 from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, timed_stage
 from harness.pipeline.training_data import load_training_data
-from harness.pipeline.translator_step import CaptionedFeatures, train_or_reuse, translator_stage
-from harness.pipeline.words_step import WORDS_STAGE_VERSION, draw_clouds, explainer_table, score_explanations, word_filter
+from harness.pipeline.translator_step import (
+    CaptionedFeatures,
+    train_or_reuse,
+    translator_stage,
+)
+from harness.pipeline.words_step import (
+    WORDS_STAGE_VERSION,
+    draw_clouds,
+    explainer_table,
+    score_explanations,
+    word_filter,
+)
 from texplain.classifier import FrozenClassifier
 from texplain.decoders import load_decoder
 from texplain.device import resolve_device
 from texplain.feature_cache import FeatureCache
-from texplain.parallel import Workers
+from texplain.parallel import Workers, single_process
 from texplain.precision import PrecisionChoice, choose_precision, cpu_bf16_probe
 from texplain.random_weights import RANDOM_WEIGHTS_NOTE
 
@@ -99,9 +111,10 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     source = CaptionedFeatures(tokens, [image.captions for image in images], classifier.identity(), data.identity)
     train_config = dataclasses.replace(config.train, precision=precisions["train"].resolved)
     translator_stage = translator_stage_for(store, source, resolved["translator"], train_config, config)
+    train_items, val_items = list(range(explain_count + val_count, len(images))), list(range(explain_count, explain_count + val_count))
     with timed_stage(stages, translator_stage):
         trained = train_or_reuse(
-            translator_stage, source, list(range(explain_count + val_count, len(images))), list(range(explain_count, explain_count + val_count)),
+            translator_stage, source, train_items, val_items,
             resolved["translator"], train_config, load_decoder_once, {"config": resolved}, progress, workers,
         )
     translator, history = trained.translator, trained.history
@@ -131,8 +144,15 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         return run_dir.path
     publish(explain_stage / "samples.jsonl", run_dir / "samples.jsonl")
 
-    metrics, clouds, explainers = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
-                                 features.logits[:scored_count], resolved, config)
+    names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
+    training = TrainingData(
+        source, tuple(image.path for image in images), tuple(train_items), tuple(val_items), tuple(range(scored_count)),
+        tuple(names[int(i)] for i in features.logits.argmax(dim=1)),
+    )
+    # The words stage runs on the main process alone: its controls sample on one process.
+    alone = dataclasses.replace(context, workers=single_process())
+    metrics, clouds, explainers, verdicts = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
+                                                       features.logits[:scored_count], resolved, config, alone, training)
     suite_summaries = run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
     resources = resource_record(device, history)
     log.info("resources: %s", describe_resources(resources))
@@ -148,6 +168,8 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
             "higher_is_better": METRICS.higher_is_better(metrics),
             # TExplain beside its controls on the same held-out images (contracts/explainers.py).
             "explainers": explainers,
+            # Each headline metric against the controls it must beat: pass, fail or inconclusive (contracts/verdicts.py).
+            "verdicts": verdicts,
             "suites": suite_summaries,
             "suite_intervals": {name: json.loads((run_dir / "suites" / name / "metrics.json").read_text()).get("intervals", {}) for name in suite_summaries},
             "training": history,
@@ -222,28 +244,33 @@ def features_step(config: RunConfig, image_paths: list[Path], device: torch.devi
 
 
 def words_step(store: StageStore, stages: StageLog, run_dir: RunDir, explain_stage: StageDir, classifier: FrozenClassifier,
-               explained: list, data, sentences: dict, logits: torch.Tensor, resolved: dict, config: RunConfig) -> tuple[dict, list[str], dict]:
+               explained: list, data, sentences: dict, logits: torch.Tensor, resolved: dict, config: RunConfig,
+               context: RunContext | None = None, training: TrainingData | None = None) -> tuple[dict, list[str], dict, dict]:
     """Records, metrics and word clouds of the explained images (harness/pipeline/words_step.py), as a
-    cached stage published into the run directory; returns (metrics, cloud paths, explainer table). Main process only."""
+    cached stage published into the run directory; returns (metrics, cloud paths, explainer table,
+    verdicts). Main process only. context, training: for the trained controls (contracts/explainers.py)."""
+    load_plugins()
     words_stage = store.stage(
         "words",
         WORDS_STAGE_VERSION,
-        {"explain": explain_stage.key, "classifier": classifier.identity(), "explain_config": resolved["explain"], "seed": config.seed},
+        {"explain": explain_stage.key, "classifier": classifier.identity(), "explain_config": resolved["explain"], "seed": config.seed,
+         # A new explainer file or another choice of trained controls scores the table again.
+         "controls": resolved["controls"], "explainers": EXPLAINERS.names()},
     )
     with timed_stage(stages, words_stage):
         if words_stage.done:
             outputs = words_stage.outputs()
-            metrics, clouds, explainers = outputs["metrics"], outputs["wordclouds"], outputs["explainers"]
+            metrics, clouds, explainers, verdicts = outputs["metrics"], outputs["wordclouds"], outputs["explainers"], outputs["verdicts"]
         else:
             names = [classifier.class_name(i) for i in range(logits.shape[1])]
             records, per_image, metrics = score_explanations(explained, data.folder, sentences, names, logits, config)
             write_jsonl(words_stage / "records.jsonl", records)
             clouds = draw_clouds(words_stage.path, explained, per_image, names, logits, config)
-            explainers = explainer_table(explained, per_image, names, logits, config)
-            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds, "explainers": explainers})
+            explainers, verdicts = explainer_table(explained, per_image, names, logits, config, context, training)
+            words_stage.mark_done({"metrics": metrics, "wordclouds": clouds, "explainers": explainers, "verdicts": verdicts})
     publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
     publish(words_stage / "wordclouds", run_dir / "wordclouds")
-    return metrics, clouds, explainers
+    return metrics, clouds, explainers, verdicts
 
 
 def run_suites(context: RunContext, store: StageStore, stages: StageLog, run_dir: RunDir, translator_stage: StageDir,

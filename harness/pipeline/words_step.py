@@ -11,18 +11,23 @@ from pathlib import Path
 
 import torch
 
-from contracts.explainers import ExplainerInputs
+from contracts.explainers import ExplainerInputs, TrainingData
 from contracts.files import write_json
 from contracts.formats import RECORDS_FORMAT
+from contracts.verdicts import Gate
 from harness.config import RunConfig
-from harness.metrics.explain import per_image_values, score_explainers
+from harness.metrics.explain import (
+    explainer_verdicts,
+    per_image_values,
+    score_explainers,
+)
 from harness.pipeline.training_data import CaptionedImage
 from texplain.wordcloud_render import render_wordcloud
 from texplain.words import WordFilter, WordStats, merge_stats, word_stats
 
 log = logging.getLogger(__name__)
 
-WORDS_STAGE_VERSION = 5  # 5: the explainer table (TExplain and its controls on the same images); 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting; 3: metrics named explain.*_in_top_k_rate (were *_top5_rate), records carry "format"; 4: function words only (not scikit-learn's stop list), lexicon filter, dropped tokens in records
+WORDS_STAGE_VERSION = 6  # 6: trained controls, class_prior and verdicts (contracts/verdicts.py); 5: the explainer table (TExplain and its controls on the same images); 2: sentences_per_image is the mean drawn (adaptive stopping), not the setting; 3: metrics named explain.*_in_top_k_rate (were *_top5_rate), records carry "format"; 4: function words only (not scikit-learn's stop list), lexicon filter, dropped tokens in records
 
 
 def word_filter(config: RunConfig) -> WordFilter:
@@ -80,11 +85,15 @@ def score_explanations(images: list[CaptionedImage], folder: Path, sentences: di
 
 
 def explainer_table(images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor,
-                    config: RunConfig) -> dict[str, dict]:
+                    config: RunConfig, context=None, training: TrainingData | None = None) -> tuple[dict[str, dict], dict]:
     """TExplain and every registered control scored by the per-image explain.* metrics on the same
-    held-out images (harness/metrics/explain.py's score_explainers); {} where the truth is not known."""
+    held-out images (harness/metrics/explain.py's score_explainers), and the verdicts of the headline
+    metrics against the controls they must beat; ({}, {}) where the truth is not known.
+
+    context, training: the run and its translator's training data, for the trained controls (which train
+    their own translator; without them those controls are reported as not run)."""
     if not images or not all(image.truth for image in images):
-        return {}
+        return {}, {}
     inputs = ExplainerInputs(
         image_ids=tuple(image.image_id for image in images),
         texplain=per_image,
@@ -92,9 +101,13 @@ def explainer_table(images: list[CaptionedImage], per_image: dict[str, WordStats
         predicted={image.image_id: classifier_names[int(row.argmax())] for image, row in zip(images, logits)},
         word_filter=word_filter(config),
         seed=config.seed,
+        context=context,
+        training=training,
     )
     truth = {image.image_id: image.truth for image in images}
-    return score_explainers(truth, inputs, config.explain.top_k, config.explain.min_doc_freq)
+    table = score_explainers(truth, inputs, config.explain.top_k, config.explain.min_doc_freq, tuple(config.controls.trained))
+    gates = [Gate("a full run (a smoke run, --limit, scores too few images to judge)", config.limit is None)]
+    return table, explainer_verdicts(table, gates)
 
 
 def draw_clouds(out: Path, images: list[CaptionedImage], per_image: dict[str, WordStats], classifier_names: list[str], logits: torch.Tensor, config: RunConfig) -> list[str]:
