@@ -220,3 +220,113 @@ def test_markdown_lists_definitions_from_the_registry(runs, tmp_path):
     # fake_runs writes "definition of <name>" into metrics.json; the registry's own definition wins.
     assert "## Definitions" in text and "definition of explain" not in text
     assert "- `explain.object_in_top_k_rate`: share of held-out images whose true object class word is among the top-k words" in text
+
+
+def _verdict_row(metric: str, verdict: str, reason: str = "") -> dict:
+    """A row of metrics.json "verdicts" (contracts/verdicts.py Verdict.to_json()); only what compare reads matters."""
+    return {"metric": metric, "verdict": verdict, "reason": reason or f"{metric} is {verdict}", "texplain": 0.8, "n": N, "min_effect": 0.05,
+            "tests": "content", "comparisons": [{"control": "image_blind", "control_value": 0.3, "difference": 0.5, "low": 0.4, "high": 0.6,
+                                                 "beats": True, "as_good": False, "reason": None}],
+            "ceilings": {"truth_captions": 0.9}, "images_to_decide": None}
+
+
+def _set_verdicts(run, verdicts: dict[str, str] | None, empty_dict: bool = False) -> None:
+    """metric -> verdict into the run's metrics.json; None: no "verdicts" key (or {} with empty_dict), as older runs."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics.pop("verdicts", None)
+    if verdicts is not None:
+        metrics["verdicts"] = {"format": 1, "rows": [_verdict_row(m, v, f"why {m} is {v} in {run.name}") for m, v in verdicts.items()]}
+    elif empty_dict:
+        metrics["verdicts"] = {}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+OBJECT, BACKGROUND, DOC = "explain.object_in_top_k_rate", "explain.background_in_top_k_rate", "explain.object_doc_freq_mean"
+
+
+def test_a_verdict_that_got_worse_is_shown_and_gated(runs, tmp_path, capsys):
+    a, _, same = runs
+    _set_verdicts(a, {OBJECT: "pass", BACKGROUND: "pass", DOC: "fail"})
+    _set_verdicts(same, {OBJECT: "pass", BACKGROUND: "fail", DOC: "inconclusive"})
+    comparison = compare_runs(read_run(a), read_run(same), resamples=20)
+    by_metric = {v.metric: v for v in comparison.verdicts}
+    assert set(by_metric) == {OBJECT, BACKGROUND, DOC}
+    assert by_metric[BACKGROUND].worse and by_metric[BACKGROUND].text == f"{BACKGROUND}: pass -> fail (worse)"
+    assert by_metric[DOC].better and not by_metric[DOC].worse
+    assert not by_metric[OBJECT].changed and by_metric[OBJECT].text == f"{OBJECT}: pass (unchanged)"
+
+    out, md = tmp_path / "cmp.json", tmp_path / "cmp.md"
+    # The metric deltas are all zero: only the verdict gate can fail this comparison.
+    args = ["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", f"{OBJECT}<-0.02", "--out", str(out), "--markdown", str(md)]
+    assert main(args + ["--fail-if", "verdict-worse"]) == 1
+    printed = capsys.readouterr().out
+    assert "verdicts A -> B: 2 of 3 changed (1 worse, 1 better)" in printed
+    assert f"WORSE    {BACKGROUND}: pass -> fail (worse)" in printed and f"why {BACKGROUND} is fail in same" in printed
+    assert f"{DOC}: fail -> inconclusive (better)" in printed
+    assert printed.index(BACKGROUND + ": pass -> fail") < printed.index(OBJECT + ": pass (unchanged)")  # changed first
+    assert f"CROSSED  verdict-worse  ({BACKGROUND}: pass -> fail (worse))" in printed and "FAILED: 1 threshold(s) crossed: verdict-worse" in printed
+    saved = json.loads(out.read_text())
+    assert saved["failed"] is True and saved["verdicts_in"] == {"A": True, "B": True}
+    changed = {v["metric"]: v for v in saved["verdicts"]}
+    assert changed[BACKGROUND]["a"] == "pass" and changed[BACKGROUND]["b"] == "fail" and changed[BACKGROUND]["worse"] is True
+    gate = saved["thresholds"][1]
+    assert gate == {"expression": "verdict-worse", "metric": None, "delta": None, "crossed": True, "kind": "verdict", "detail": f"{BACKGROUND}: pass -> fail (worse)"}
+    text = md.read_text()
+    assert "## Verdicts A -> B (2 of 3 changed (1 worse, 1 better)" in text
+    assert f"| `{BACKGROUND}` | pass | fail | **worse** | why {BACKGROUND} is fail in same |" in text
+    assert "- **crossed**: `verdict-worse`" in text
+
+    # One metric's gate: crossed for the one that got worse, not for the one that got better or stayed.
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", f"verdict-worse:{BACKGROUND}"]) == 1
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", f"verdict-worse:{DOC}", "--fail-if", f" verdict-worse : {OBJECT} "]) == 0
+    assert f"ok       verdict-worse:{DOC}  ({DOC}: fail -> inconclusive (better))" in capsys.readouterr().out
+    # A metric without a verdict: bad input, with a suggestion.
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", "verdict-worse:explain.object_in_top_krate"]) == 2
+    assert f"Did you mean '{OBJECT}'" in capsys.readouterr().err
+    # Swapped, everything that got worse got better: the gate passes.
+    assert main(["compare", str(same), str(a), "--bootstrap", "20", "--fail-if", "verdict-worse"]) == 1  # DOC: inconclusive -> fail
+    _set_verdicts(same, {OBJECT: "pass", BACKGROUND: "fail", DOC: "fail"})
+    assert main(["compare", str(same), str(a), "--bootstrap", "20", "--fail-if", "verdict-worse"]) == 0
+
+
+def test_unchanged_verdicts_pass_the_gate(runs, capsys):
+    a, _, same = runs
+    verdicts = {OBJECT: "pass", BACKGROUND: "inconclusive", DOC: "fail"}
+    _set_verdicts(a, verdicts)
+    _set_verdicts(same, verdicts)
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", "verdict-worse", "--fail-if", f"verdict-worse:{DOC}"]) == 0
+    printed = capsys.readouterr().out
+    assert "verdicts A -> B: 0 of 3 changed (0 worse, 0 better)" in printed
+    assert "ok       verdict-worse  (no verdict got worse)" in printed and "FAILED" not in printed
+
+
+@pytest.mark.parametrize("empty_dict", [False, True], ids=["no key", "empty dict"])
+def test_runs_without_verdicts_compare_and_gate_without_crashing(runs, tmp_path, capsys, empty_dict):
+    a, _, same = runs
+    _set_verdicts(a, None, empty_dict)
+    _set_verdicts(same, None, empty_dict)
+    out = tmp_path / "cmp.json"
+    # Neither run has verdicts: nothing to gate, said in a note; the output has no verdict section.
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", "verdict-worse", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "verdicts A -> B" not in printed and "neither run has verdicts" in printed
+    saved = json.loads(out.read_text())
+    assert saved["verdicts"] == [] and saved["verdicts_in"] == {"A": False, "B": False} and saved["failed"] is False
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", f"verdict-worse:{OBJECT}"]) == 2
+    assert "neither run has verdicts" in capsys.readouterr().err
+    # Only B has them: A's are absent, which no gate counts as worse; naming the metric cannot compare it.
+    _set_verdicts(same, {OBJECT: "fail"})
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", "verdict-worse"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{OBJECT}: absent -> fail (no verdict in run A)" in printed and "run A" in printed and "has no verdicts (not computed for this run)" in printed
+    assert main(["compare", str(a), str(same), "--bootstrap", "20", "--fail-if", f"verdict-worse:{OBJECT}"]) == 2
+    assert "run A has no verdict" in capsys.readouterr().err
+
+
+def test_verdict_gates_parse():
+    from harness.reporting.compare import VerdictGate
+
+    assert parse_threshold("verdict-worse") == VerdictGate("verdict-worse", None)
+    assert parse_threshold(f"verdict-worse:{OBJECT}") == VerdictGate(f"verdict-worse:{OBJECT}", OBJECT)
+    with pytest.raises(TExplainError, match="verdict-worse:METRIC"):
+        parse_threshold("verdict-better")

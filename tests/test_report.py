@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 
 import pytest
 from fake_runs import METRICS, make_run
@@ -234,3 +235,89 @@ def test_per_class_rates_count_hits_and_the_other_class_named_instead():
 def test_report_has_the_per_class_table(run_dir):
     html = write_report(run_dir).html.read_text()
     assert 'id="per-class-rates"' in html and "other class word most often in top-k" in html
+
+
+def _comparison(control: str, value: float | None, difference: float | None = None, low: float | None = None, high: float | None = None,
+                reason: str | None = None) -> dict:
+    """One entry of a verdict row's "comparisons" (contracts/verdicts.py Comparison)."""
+    return {"control": control, "control_value": value, "difference": difference, "low": low, "high": high,
+            "beats": None if low is None else low > 0, "as_good": None if high is None else high < 0.05, "reason": reason}
+
+
+VERDICT_ROWS = [
+    {"metric": "explain.object_in_top_k_rate", "verdict": "pass", "reason": "above every control it must beat, each interval's lower end above 0",
+     "texplain": 0.9, "n": 40, "min_effect": 0.05, "tests": "content",
+     "comparisons": [_comparison("image_blind", 0.48, 0.42, 0.31, 0.52), _comparison("permuted", 0.2, 0.7, 0.6, 0.8)],
+     "ceilings": {"truth_captions": 0.95}, "images_to_decide": None},
+    {"metric": "explain.background_in_top_k_rate", "verdict": "fail", "reason": "as good as TExplain to within 0.05: permuted",
+     "texplain": 0.3, "n": 40, "min_effect": 0.05, "tests": "content",
+     "comparisons": [_comparison("image_blind", 0.1, 0.2, 0.1, 0.3), _comparison("permuted", 0.29, 0.01, -0.02, 0.04)],
+     "ceilings": {"truth_captions": None}, "images_to_decide": None},
+    {"metric": "explain.object_doc_freq_mean", "verdict": "inconclusive", "reason": "not run: random_classifier (no classifier weights to randomize)",
+     "texplain": 0.6, "n": 40, "min_effect": 0.05, "tests": "content",
+     "comparisons": [_comparison("image_blind", 0.2, 0.4, 0.3, 0.5), _comparison("random_classifier", None, reason="no classifier weights to randomize")],
+     "ceilings": {}, "images_to_decide": None},
+    {"metric": "explain.background_doc_freq_mean", "verdict": "inconclusive", "reason": "the interval of the difference straddles 0 or 0.05 for image_blind",
+     "texplain": 0.2, "n": 12, "min_effect": 0.05, "tests": "content",
+     "comparisons": [_comparison("image_blind", 0.18, 0.02, -0.05, 0.09)], "ceilings": {}, "images_to_decide": 150},
+]
+
+
+def _with_verdicts(run, verdicts) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    if verdicts is None:
+        metrics.pop("verdicts", None)
+    else:
+        metrics["verdicts"] = verdicts
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_report_opens_with_the_verdict_table(run_dir):
+    _with_verdicts(run_dir, {"format": 1, "rows": VERDICT_ROWS})
+    paths = write_report(run_dir)
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    # The first section of both files, and the first entry of the contents.
+    assert re.findall(r'<section id="([^"]+)">', html)[0] == "verdicts"
+    assert re.findall(r'<a id="([^"]+)"></a>', md)[0] == "verdicts"
+    assert "Contents: [Verdicts](#verdicts) · [Metrics](#summary)" in md
+    verdicts_html = html[html.index('<section id="verdicts">'):html.index('<section id="summary">')]
+    verdicts_md = md[md.index('<a id="verdicts"></a>'):md.index('<a id="summary"></a>')]
+    for row in VERDICT_ROWS:
+        assert row["metric"] in verdicts_html and row["metric"] in verdicts_md
+        assert escape(row["reason"]) in verdicts_html and row["reason"] in verdicts_md
+    for word in ("pass", "fail", "inconclusive"):
+        assert f'<span class="verdict {word}">{word}</span>' in verdicts_html and f"**{word}**" in verdicts_md
+        assert f".verdict.{word} {{" in html  # styled
+    # Every control of any row, in order of first appearance; the difference with its interval; the ceiling.
+    header = next(line for line in verdicts_md.splitlines() if line.startswith("| metric |"))
+    assert header == ("| metric | TExplain | images | min effect | image_blind | permuted | random_classifier | TExplain − image_blind [95%] | "
+                      "TExplain − permuted [95%] | TExplain − random_classifier [95%] | truth_captions (ceiling) | verdict | reason |")
+    first = next(line for line in verdicts_md.splitlines() if line.startswith("| `explain.object_in_top_k_rate`"))
+    assert first == ("| `explain.object_in_top_k_rate` | 0.900 | 40 | 0.050 | 0.480 | 0.200 |  | +0.420 [+0.310, +0.520] | +0.700 [+0.600, +0.800] |  | "
+                     "0.950 | **pass** | above every control it must beat, each interval's lower end above 0 |")
+    # HTML stacks a control's mean, the difference and its interval in one cell, so the verdict stays on screen.
+    assert '0.480<div class="diff">+0.420</div><div class="diff">[+0.310, +0.520]</div>' in verdicts_html and "0.950" in verdicts_html
+    assert '<span class="verdict pass">pass</span><div class="def">above every control' in verdicts_html  # the reason follows the verdict
+    assert "not run (no classifier weights to randomize)" in verdicts_md and 'title="no classifier weights to randomize">not run<' in verdicts_html
+    assert "| 0.300 | 40 | 0.050 | 0.100 | 0.290 |  | +0.200 [+0.100, +0.300] | +0.010 [-0.020, +0.040] |  | not run | **fail** |" in verdicts_md
+    assert "about 150 images would decide" in verdicts_md  # images_to_decide, where the reason does not say it
+    # The one line defining the three verdicts, under the table, in both forms.
+    for text, bold in ((verdicts_html, "<b>{}</b>: "), (verdicts_md, "**{}**: ")):
+        assert bold.format("pass") + "the lower end of every paired 95% interval" in text
+        assert bold.format("fail") + escape("some control's whole interval lies below the stated minimum effect", quote=text is verdicts_html) in text
+        assert bold.format("inconclusive") + "a quality gate is unmet, a control was not run, there are too few images, or an interval is too wide" in text
+        assert text.index("TExplain − image_blind [95%]") < text.index(bold.format("pass") + "the lower end")  # under the table
+    assert "1 pass, 1 fail, 2 inconclusive" in verdicts_md
+
+
+@pytest.mark.parametrize("verdicts", [None, {}], ids=["no key", "empty dict"])
+def test_report_of_a_run_without_verdicts_says_they_were_not_computed(run_dir, verdicts):
+    _with_verdicts(run_dir, verdicts)
+    paths = write_report(run_dir)
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    assert re.findall(r'<section id="([^"]+)">', html)[0] == "verdicts"
+    for text in (html, md):
+        assert "Verdicts were not computed for this run" in text
+    assert '<span class="verdict' not in html
+    for section in SECTIONS:  # the rest of the report is unchanged
+        assert f'<section id="{section}">' in html

@@ -1,12 +1,13 @@
 """``texplain report`` and ``texplain compare``: sub-commands on finished run directories.
 
     texplain report RUN_DIR [--examples N] [--screenshot PNG]
-    texplain compare RUN_A RUN_B [--fail-if 'METRIC<VALUE' ...] [--bootstrap 1000] [--seed 0]
+    texplain compare RUN_A RUN_B [--fail-if 'METRIC<VALUE' | verdict-worse[:METRIC] ...] [--bootstrap 1000] [--seed 0]
                      [--top-words 10] [--common-only] [--out FILE.json] [--markdown FILE.md]
 
 Exit codes of compare, for use in a user's CI (harness/cli/exit_codes.py): 0 no threshold crossed, 1 a
-threshold crossed, 2 bad input (missing or malformed run directory or record, bad --fail-if, unknown
-metric, runs on different images), 3 an internal error (traceback written to a file), 130 interrupted.
+threshold crossed (a delta beyond its value, or a verdict that got worse), 2 bad input (missing or malformed
+run directory or record, bad --fail-if, unknown metric, runs on different images), 3 an internal error
+(traceback written to a file), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -71,19 +72,24 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     compare = commands.add_parser(
         "compare",
-        help="regression-test run B against run A: metric deltas with bootstrap CIs, word-cloud overlap, thresholds",
+        help="regression-test run B against run A: metric deltas with bootstrap CIs, verdict changes, word-cloud overlap, thresholds",
         description="Deltas are B - A over the images both runs explained (matched by image_id), with a paired bootstrap "
         "interval where the metric has per-image values; directions and definitions come from the metrics registry. "
-        "Exit 0: no threshold crossed; 1: a threshold crossed; 2: bad input (missing or malformed run directory or record, "
+        "Each headline metric's verdict (pass, inconclusive, fail) is shown in A and in B, changed ones first. "
+        "Exit 0: no threshold crossed; 1: a threshold crossed (a delta beyond its value, or a verdict that got worse); 2: bad input (missing or malformed run directory or record, "
         "bad --fail-if, unknown metric, runs on different images); 3: internal error (the traceback is written to a file).",
     )
     compare.add_argument("run_a", metavar="RUN_A", help="the reference run (e.g. the old translator)")
     compare.add_argument("run_b", metavar="RUN_B", help="the candidate run (e.g. the new translator)")
     compare.add_argument(
-        "--fail-if", action="append", default=[], metavar="'METRIC<VALUE'",
+        "--fail-if", action="append", default=[], metavar="'METRIC<VALUE' | verdict-worse[:METRIC]",
         help="exit 1 when the delta B - A of METRIC is below (<, <=) or above (>, >=) VALUE; repeatable; any metric of "
         "the table, suite metrics included (those without per-image values are gated on their delta, which has no interval); "
-        "e.g. --fail-if 'explain.object_in_top_k_rate<-0.02' --fail-if 'only_bg.recall_at_k.shortcut<-0.1'",
+        "e.g. --fail-if 'explain.object_in_top_k_rate<-0.02' --fail-if 'only_bg.recall_at_k.shortcut<-0.1'. "
+        "verdict-worse: exit 1 when any headline metric's verdict is worse in B than in A (pass > inconclusive > fail: "
+        "pass -> inconclusive, pass -> fail, inconclusive -> fail); a metric whose verdict is absent in either run (a run "
+        "without verdicts) does not count. verdict-worse:METRIC: only that metric's verdict, which both runs must have "
+        "(else exit 2); e.g. --fail-if verdict-worse --fail-if verdict-worse:explain.object_in_top_k_rate",
     )
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples over images (default 1000)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")

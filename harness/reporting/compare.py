@@ -12,8 +12,13 @@ old one's (run A) on the same images, in their own CI. For that this file comput
   these are computed over each run's own images, all of them even with --common-only;
 - per-class word-cloud overlap: the Jaccard index of the top-10 words (by document frequency) of each
   class's pooled explanations (class = the image's true object), A against B;
+- verdict changes: each headline metric's verdict (pass / inconclusive / fail, metrics.json "verdicts",
+  contracts/verdicts.py) in A and in B, for every metric in either run's verdict rows; a run without
+  verdicts (older runs: no key, or {}) has none, and its metrics' verdicts are "absent";
 - thresholds ``--fail-if 'metric<-0.02'``: crossed when the delta (not its interval) lies beyond the
-  value, for any metric in the table, suite metrics included; the command then exits 1.
+  value, for any metric in the table, suite metrics included; and verdict gates ``--fail-if verdict-worse``
+  (any verdict got worse from A to B: pass -> inconclusive or fail, inconclusive -> fail) or
+  ``--fail-if verdict-worse:METRIC`` (that metric's verdict got worse); the command then exits 1.
 
 Definitions and directions (which way is better) come from the metrics registry
 (contracts/metrics.py), and from the runs' metrics.json for a metric it does not know. Runs of the
@@ -55,6 +60,19 @@ _OPERATORS = {
 }
 
 
+_VERDICT_GATE = re.compile(r"^\s*verdict-worse\s*(:\s*(?P<metric>[A-Za-z0-9_.:/\-]+))?\s*$")
+# Verdicts from best to worst (contracts/verdicts.py): a move down this list is a verdict that got worse.
+VERDICT_RANK = {"pass": 2, "inconclusive": 1, "fail": 0}
+
+
+@dataclass(frozen=True)
+class VerdictGate:
+    """``verdict-worse`` (any metric) or ``verdict-worse:METRIC``: fail when a verdict got worse from A to B."""
+
+    expression: str
+    metric: str | None  # None: every metric with a verdict in both runs
+
+
 @dataclass(frozen=True)
 class Threshold:
     """``metric<value``: fail when delta (B - A) of `metric` is below `value` (or above, for '>')."""
@@ -68,12 +86,17 @@ class Threshold:
         return _OPERATORS[self.op](delta, self.value)
 
 
-def parse_threshold(text: str) -> Threshold:
+def parse_threshold(text: str) -> Threshold | VerdictGate:
+    """One --fail-if: ``METRIC<VALUE`` (also <=, >, >=) on the delta B - A, or ``verdict-worse[:METRIC]``."""
+    gate = _VERDICT_GATE.match(text)
+    if gate:
+        return VerdictGate(text.strip(), gate["metric"])
     match = _THRESHOLD.match(text)
     if not match:
         raise TExplainError(
-            f"--fail-if {text!r} is not METRIC<VALUE or METRIC>VALUE (also <=, >=); "
-            "e.g. --fail-if 'explain.object_in_top_k_rate<-0.02' fails when B is more than 0.02 below A. "
+            f"--fail-if {text!r} is not METRIC<VALUE or METRIC>VALUE (also <=, >=), nor verdict-worse or verdict-worse:METRIC; "
+            "e.g. --fail-if 'explain.object_in_top_k_rate<-0.02' fails when B is more than 0.02 below A, "
+            "--fail-if verdict-worse when any headline metric's verdict is worse in B than in A. "
             "Quote it so the shell does not read < and > as redirections."
         )
     return Threshold(text.strip(), match["metric"], match["op"], float(match["value"]))
@@ -124,11 +147,53 @@ class ClassOverlap:
 
 
 @dataclass
+class VerdictChange:
+    """A headline metric's verdict in A and in B (None: absent, the run has no verdict for it)."""
+
+    metric: str
+    a: str | None
+    b: str | None
+    reason_a: str | None = None
+    reason_b: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.a != self.b
+
+    @property
+    def worse(self) -> bool:
+        """pass -> inconclusive or fail, inconclusive -> fail; never when a side is absent or unknown."""
+        return self.a in VERDICT_RANK and self.b in VERDICT_RANK and VERDICT_RANK[self.b] < VERDICT_RANK[self.a]
+
+    @property
+    def better(self) -> bool:
+        return self.a in VERDICT_RANK and self.b in VERDICT_RANK and VERDICT_RANK[self.b] > VERDICT_RANK[self.a]
+
+    @property
+    def text(self) -> str:
+        """'explain.background_in_top_k_rate: pass -> fail (worse)', or 'metric: pass (unchanged)'."""
+        if not self.changed:
+            return f"{self.metric}: {self.a} (unchanged)"
+        if self.worse or self.better:
+            how = "worse" if self.worse else "better"
+        elif None in (self.a, self.b):
+            how = f"no verdict in run {'A' if self.a is None else 'B'}"
+        else:
+            how = "changed"
+        return f"{self.metric}: {self.a or 'absent'} -> {self.b or 'absent'} ({how})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changed": self.changed, "worse": self.worse, "text": self.text}
+
+
+@dataclass
 class ThresholdResult:
     expression: str
-    metric: str
-    delta: float
+    metric: str | None  # None: a verdict gate over every metric (verdict-worse)
+    delta: float | None  # None for a verdict gate
     crossed: bool
+    kind: str = "delta"  # "delta" (METRIC<VALUE) or "verdict" (verdict-worse[:METRIC])
+    detail: str = ""  # a verdict gate: the verdict changes that crossed it
 
 
 @dataclass
@@ -147,6 +212,8 @@ class Comparison:
     word_overlap: list[ClassOverlap]
     notes: list[str] = field(default_factory=list)
     thresholds: list[ThresholdResult] = field(default_factory=list)
+    verdicts: list[VerdictChange] = field(default_factory=list)  # every metric in either run's verdict rows
+    verdicts_in: tuple[bool, bool] = (False, False)  # whether run A, run B computed verdicts
     format: str = COMPARE_FORMAT
     harness_version: str = field(default_factory=lambda: _harness_version())
 
@@ -165,8 +232,14 @@ class Comparison:
                 return row
         raise KeyError(name)
 
+    @property
+    def verdict_changes(self) -> list[VerdictChange]:
+        return [v for v in self.verdicts if v.changed]
+
     def to_json(self) -> dict[str, Any]:
         out = {"format": self.format, **asdict(self)}  # the format first: a reader checks it before anything else
+        out["verdicts"] = [v.to_json() for v in self.verdicts]
+        out["verdicts_in"] = {"A": self.verdicts_in[0], "B": self.verdicts_in[1]}
         out["mean_jaccard"] = self.mean_jaccard
         out["failed"] = self.failed
         return out
@@ -356,6 +429,29 @@ def _word_overlap(pairs: list[tuple[dict, dict]], run_a: FinishedRun, run_b: Fin
     return rows
 
 
+def run_verdicts(run: FinishedRun) -> dict[str, dict] | None:
+    """metric -> its verdict row in the run's metrics.json "verdicts" (contracts/verdicts.py), or None when the
+    run did not compute verdicts (no key, or the empty dict older runs wrote)."""
+    block = run.metrics_json.get("verdicts")
+    if not isinstance(block, dict) or not isinstance(block.get("rows"), list):
+        return None
+    return {row["metric"]: row for row in block["rows"] if isinstance(row, dict) and isinstance(row.get("metric"), str)}
+
+
+def verdict_changes(run_a: FinishedRun, run_b: FinishedRun, notes: list[str]) -> tuple[list[VerdictChange], tuple[bool, bool]]:
+    """Each metric in either run's verdict rows with its verdict in A and in B (a run without verdicts: absent)."""
+    found = run_verdicts(run_a), run_verdicts(run_b)
+    for rows, label, run in ((found[0], "A", run_a), (found[1], "B", run_b)):
+        if rows is None and any(r is not None for r in found):
+            notes.append(f"run {label} ({run.path}) has no verdicts (not computed for this run): its verdicts are absent, and no verdict gate counts them as worse")
+    rows_a, rows_b = found[0] or {}, found[1] or {}
+    changes = []
+    for metric in list(rows_a) + [m for m in rows_b if m not in rows_a]:
+        a, b = rows_a.get(metric, {}), rows_b.get(metric, {})
+        changes.append(VerdictChange(metric, a.get("verdict"), b.get("verdict"), a.get("reason"), b.get("reason")))
+    return changes, (found[0] is not None, found[1] is not None)
+
+
 def compare_runs(
     run_a: FinishedRun,
     run_b: FinishedRun,
@@ -414,17 +510,47 @@ def compare_runs(
         )
     if common_only and any(m.n is None for m in metrics):
         notes.append("metrics without an interval are run-level values over each run's own images, not only the shared ones")
+    verdicts, verdicts_in = verdict_changes(run_a, run_b, notes)
+    if verdicts and common_only:
+        notes.append("verdicts are each run's own, over all the images it explained, not only the shared ones")
     return Comparison(
         str(run_a.path), str(run_b.path), len(run_a.records), len(run_b.records), len(pairs), resamples, seed, confidence,
         metrics, not_compared, top_words, _word_overlap(pairs, run_a, run_b, top_words, notes), notes,
+        verdicts=verdicts, verdicts_in=verdicts_in,
     )
 
 
-def check_thresholds(comparison: Comparison, thresholds: list[Threshold]) -> list[ThresholdResult]:
-    """Evaluate thresholds against the comparison's deltas (stored on it, and returned)."""
+def _check_verdict_gate(comparison: Comparison, gate: VerdictGate) -> ThresholdResult:
+    """verdict-worse: crossed when any verdict got worse from A to B; verdict-worse:METRIC: when that one did."""
+    if gate.metric is None:
+        if not any(comparison.verdicts_in):
+            comparison.notes.append(f"--fail-if {gate.expression!r}: neither run has verdicts (not computed for them): nothing to gate")
+        worse = [v for v in comparison.verdicts if v.worse]
+        return ThresholdResult(gate.expression, None, None, bool(worse), "verdict", "; ".join(v.text for v in worse))
+    known = [v.metric for v in comparison.verdicts]
+    if gate.metric not in known:
+        if not any(comparison.verdicts_in):
+            raise TExplainError(f"--fail-if {gate.expression!r}: neither run has verdicts (not computed for them); drop the gate or rerun with verdicts")
+        raise UnknownNameError(
+            f"--fail-if {gate.expression!r}: no verdict for metric {gate.metric!r} in either run.{did_you_mean(gate.metric, known)} "
+            f"Metrics with a verdict: {', '.join(known)}"
+        )
+    change = next(v for v in comparison.verdicts if v.metric == gate.metric)
+    if None in (change.a, change.b):
+        side = "A" if change.a is None else "B"
+        raise TExplainError(f"--fail-if {gate.expression!r}: run {side} has no verdict for {gate.metric!r}, so it cannot be compared ({change.text})")
+    return ThresholdResult(gate.expression, gate.metric, None, change.worse, "verdict", change.text)
+
+
+def check_thresholds(comparison: Comparison, thresholds: list[Threshold | VerdictGate]) -> list[ThresholdResult]:
+    """Evaluate thresholds against the comparison's deltas, and verdict gates against its verdict changes
+    (stored on it, and returned)."""
     known = [row.name for row in comparison.metrics]
     results = []
     for threshold in thresholds:
+        if isinstance(threshold, VerdictGate):
+            results.append(_check_verdict_gate(comparison, threshold))
+            continue
         if threshold.metric not in known and threshold.metric in RENAMED_METRICS:
             # A user's CI keeps its --fail-if lines across upgrades: read an old name as the new one, and say so.
             new = RENAMED_METRICS[threshold.metric]
@@ -481,6 +607,7 @@ def format_text(comparison: Comparison) -> str:
         "",
         _table([h if h != "95% CI" else f"{percent}% CI" for h in _METRIC_HEADER], _metric_rows(c)),
     ]
+    lines += _verdict_lines(c)
     if c.not_compared:
         lines += ["", "not compared:"] + [f"  {name}: {'; '.join(reasons)}" for name, reasons in sorted(c.not_compared.items())]
     if c.word_overlap:
@@ -491,8 +618,34 @@ def format_text(comparison: Comparison) -> str:
         lines += ["", "notes:"] + [f"  - {note}" for note in c.notes]
     if c.thresholds:
         lines += ["", "thresholds:"]
-        lines += [f"  {'CROSSED' if t.crossed else 'ok     '}  {t.expression}  (delta {t.delta:+.4f})" for t in c.thresholds]
+        lines += [f"  {'CROSSED' if t.crossed else 'ok     '}  {t.expression}  ({_threshold_detail(t)})" for t in c.thresholds]
     return "\n".join(lines)
+
+
+def _threshold_detail(t: ThresholdResult) -> str:
+    if t.kind == "verdict":
+        return t.detail or "no verdict got worse"
+    return f"delta {t.delta:+.4f}"
+
+
+def _verdict_summary(c: Comparison) -> str:
+    changed = c.verdict_changes
+    worse = sum(v.worse for v in changed)
+    better = sum(v.better for v in changed)
+    return f"{len(changed)} of {len(c.verdicts)} changed ({worse} worse, {better} better); pass > inconclusive > fail"
+
+
+def _verdict_lines(c: Comparison) -> list[str]:
+    """Changed verdicts first, each as 'metric: A -> B (worse)', then the unchanged ones."""
+    if not c.verdicts:
+        return []
+    lines = ["", f"verdicts A -> B: {_verdict_summary(c)}"]
+    for v in sorted(c.verdicts, key=lambda v: not v.changed):
+        mark = "WORSE  " if v.worse else "better " if v.better else "changed" if v.changed else "       "
+        lines.append(f"  {mark}  {v.text}")
+        if v.changed and v.reason_b:
+            lines.append(f"             B: {v.reason_b}")
+    return lines
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -519,11 +672,16 @@ def format_markdown(comparison: Comparison) -> str:
         "",
         _md_table([h if h != "95% CI" else f"{percent}% CI" for h in _METRIC_HEADER], [[f"`{r[0]}`"] + r[1:] for r in _metric_rows(c)]),
     ]
+    if c.verdicts:
+        parts += ["", f"## Verdicts A -> B ({_verdict_summary(c)})", ""]
+        rows = [[f"`{v.metric}`", v.a or "absent", v.b or "absent", "**worse**" if v.worse else "better" if v.better else "changed" if v.changed else "unchanged",
+                 v.reason_b or ""] for v in sorted(c.verdicts, key=lambda v: not v.changed)]
+        parts.append(_md_table(["metric", "A", "B", "change", "B's reason"], rows))
     if c.word_overlap:
         parts += ["", f"## Word-cloud overlap (Jaccard of top-{c.top_words} words per class; mean {_fmt(c.mean_jaccard, 2)})", ""]
         parts.append(_md_table(["class", "images", "Jaccard", "shared", "only in A", "only in B"], [[o.name, str(o.images), _fmt(o.jaccard, 2), ", ".join(o.shared), ", ".join(o.only_a), ", ".join(o.only_b)] for o in c.word_overlap]))
     if c.thresholds:
-        parts += ["", "## Thresholds", ""] + [f"- {'**crossed**' if t.crossed else 'ok'}: `{t.expression}` (delta {t.delta:+.4f})" for t in c.thresholds]
+        parts += ["", "## Thresholds", ""] + [f"- {'**crossed**' if t.crossed else 'ok'}: `{t.expression}` ({_threshold_detail(t)})" for t in c.thresholds]
     defined = [m for m in c.metrics if m.definition]
     if defined:
         parts += ["", "## Definitions", ""] + [f"- `{m.name}`: {m.definition}" for m in defined]

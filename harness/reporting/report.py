@@ -5,6 +5,9 @@ Built only from files in the run directory (harness/reporting/run_reader.py), so
 rebuilds it at any time, also for runs made by older versions. Sections, each with an id the tests
 look for:
 
+    verdicts      first: each headline metric's verdict (pass / fail / inconclusive) against the controls it must
+                  beat, with TExplain's value, each control's, the paired difference with its 95% interval, the
+                  ceilings and the reason (metrics.json "verdicts", contracts/verdicts.py); runs without it say so
     summary       the main metrics with their 95% intervals, definitions and the image-blind baseline
     class-clouds  one word cloud per true object class (the paper's Fig. 1 style: class word in red)
     examples      a few single images: the image, the classifier's top-1, the true labels, top words, cloud
@@ -94,6 +97,18 @@ code { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; background: var(-
 .chip { font-size: 12px; padding: 1px 7px; border-radius: 999px; background: var(--soft); border: 1px solid var(--line); }
 .chip.object { background: #fee2e2; border-color: #fca5a5; color: #991b1b; font-weight: 600; }
 .chip.background { background: #dbeafe; border-color: #93c5fd; color: #1e3a8a; font-weight: 600; }
+.verdict { display: inline-block; font-size: 12px; font-weight: 700; letter-spacing: .04em; text-transform: uppercase;
+           padding: 2px 8px; border-radius: 999px; border: 1px solid; white-space: nowrap; }
+.verdict.pass { background: #dcfce7; color: #14532d; border-color: #86efac; }
+.verdict.fail { background: #fee2e2; color: #991b1b; border-color: #fca5a5; }
+.verdict.inconclusive { background: var(--warn-bg); color: var(--warn-ink); border-color: var(--warn-line); }
+.scroll { overflow-x: auto; }
+.wide { width: min(1440px, calc(100vw - 32px)); position: relative; left: 50%; transform: translateX(-50%); }
+table.verdicts th, table.verdicts td { padding: 6px 8px; }
+table.verdicts th .def { font-weight: 400; white-space: normal; }
+table.verdicts .diff { font-size: 12px; color: var(--muted); }
+table.verdicts td.verdict-cell { min-width: 240px; }
+table.verdicts td.verdict-cell .def { margin-top: 4px; }
 .yes { color: var(--green); font-weight: 600; } .no { color: var(--red); font-weight: 600; }
 .missing { display: flex; align-items: center; justify-content: center; min-height: 120px; padding: 8px;
            background: var(--soft); color: var(--muted); font-size: 12px; border-radius: 4px; text-align: center; }
@@ -221,6 +236,145 @@ def summary_section(ctx: _Context) -> Section:
     html = f'<p class="sub">{escape(intro)}</p>' + table_html(header, rows_html, numeric={1, 2})
     markdown = intro + "\n\n" + table_md(header, rows_md)
     return Section("summary", "Metrics", html, markdown, stand_in=bool(ctx.stand_in))
+
+
+VERDICT_WORDS = ("pass", "fail", "inconclusive")
+VERDICT_DEFINITIONS = (
+    ("pass", "the lower end of every paired 95% interval (TExplain minus a control it must beat, bootstrapped over the same images) lies above 0."),
+    ("fail", "some control's whole interval lies below the stated minimum effect: that control is as good as TExplain to within what matters."),
+    ("inconclusive", "a quality gate is unmet, a control was not run, there are too few images, or an interval is too wide to decide; "
+                     "the reason then says about how many images would decide."),
+)
+CEILING_NOTE = "Ceilings (e.g. truth_captions) stand beside the verdict and do not enter it."
+
+
+def verdict_definitions_html() -> str:
+    parts = " ".join(f"<b>{escape(word)}</b>: {escape(text)}" for word, text in VERDICT_DEFINITIONS)
+    return f'<p class="sub" id="verdict-definitions">{parts} {escape(CEILING_NOTE)}</p>'
+
+
+def verdict_definitions_md() -> str:
+    return " ".join(f"**{word}**: {text}" for word, text in VERDICT_DEFINITIONS) + " " + CEILING_NOTE
+
+
+def verdict_rows(metrics_json: dict) -> list[dict] | None:
+    """metrics.json's verdict rows (contracts/verdicts.py Verdict.to_json()), or None for a run that did not
+    compute them (no "verdicts" key, or the empty dict older runs wrote)."""
+    block = metrics_json.get("verdicts")
+    if not isinstance(block, dict) or not block:
+        return None
+    rows = block.get("rows")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
+
+
+def _ordered_names(rows: list[dict], key: str) -> list[str]:
+    """Every control (key "comparisons") or ceiling (key "ceilings") named in any row, in order of first
+    appearance: the rules list their controls in one fixed order (contracts/verdicts.py), so this order is
+    stable from run to run."""
+    names: list[str] = []
+    for row in rows:
+        if key == "comparisons":
+            found = [c.get("control") for c in row.get("comparisons") or [] if isinstance(c, dict)]
+        else:
+            found = list(row.get("ceilings") or {})
+        for name in found:
+            if name is not None and name not in names:
+                names.append(name)
+    return names
+
+
+def _fmt_difference(comparison: dict | None) -> str:
+    """'+0.420 [+0.310, +0.520]': TExplain minus the control with its paired 95% interval."""
+    if not comparison or comparison.get("difference") is None:
+        return "-"
+    difference = float(comparison["difference"])
+    low, high = comparison.get("low"), comparison.get("high")
+    if low is None or high is None:
+        return f"{difference:+.3f} (no interval)"
+    return f"{difference:+.3f} [{float(low):+.3f}, {float(high):+.3f}]"
+
+
+def _verdict_reason(row: dict) -> str:
+    reason = str(row.get("reason") or "")
+    to_decide = row.get("images_to_decide")
+    if to_decide and "would decide" not in reason:
+        reason += f" (about {to_decide} images would decide)"
+    return reason
+
+
+def verdicts_section(ctx: _Context) -> Section:
+    """The report's opening table: each headline metric's verdict against the controls it must beat."""
+    title = "Verdicts"
+    rows = verdict_rows(ctx.run.metrics_json)
+    if rows is None:
+        message = ("Verdicts were not computed for this run (it predates them, or it scored no controls): "
+                   "no metric has a pass, fail or inconclusive.")
+        return Section("verdicts", title, f'<p class="empty">{escape(message)}</p>', f"_{message}_")
+    if not rows:
+        message = "Verdicts were computed for this run, but no headline metric had one (TExplain was not scored on images with known truth)."
+        return Section("verdicts", title, f'<p class="empty">{escape(message)}</p>' + verdict_definitions_html(),
+                       f"_{message}_\n\n{verdict_definitions_md()}", stand_in=bool(ctx.stand_in))
+    controls = _ordered_names(rows, "comparisons")
+    ceilings = _ordered_names(rows, "ceilings")
+    # Markdown: one column per quantity. HTML: the same quantities in fewer, stacked cells (a control's mean over
+    # its difference and interval; the verdict over its reason), so the verdict is on screen without scrolling.
+    header_md = ["metric", "TExplain", "images", "min effect", *controls, *(f"TExplain − {c} [95%]" for c in controls),
+                 *(f"{c} (ceiling)" for c in ceilings), "verdict", "reason"]
+    header_html = ["metric", "TExplain", *(f'{escape(c)}<div class="def">mean; TExplain − {escape(c)} [95%]</div>' for c in controls),
+                   *(f'{escape(c)}<div class="def">ceiling</div>' for c in ceilings), "verdict and reason"]
+    rows_html, rows_md = [], []
+    for row in rows:
+        by_control = {c.get("control"): c for c in row.get("comparisons") or [] if isinstance(c, dict)}
+        values_md, control_cells = [], []
+        for control in controls:
+            comparison = by_control.get(control)
+            if comparison is None:  # this metric's rule does not ask for this control
+                values_md.append("")
+                control_cells.append("")
+                continue
+            if comparison.get("control_value") is None:
+                why = comparison.get("reason") or "not run"
+                values_md.append("not run" if why == "not run" else f"not run ({why})")
+                value_html = f'<span class="def" title="{escape(why)}">not run</span>'
+            else:
+                values_md.append(fmt_value(float(comparison["control_value"])))
+                value_html = escape(values_md[-1])
+            difference = _fmt_difference(comparison)
+            if difference != "-":  # the difference over its interval: narrower than on one line
+                value_html += "".join(f'<div class="diff">{escape(part)}</div>' for part in difference.replace(" [", "\n[").split("\n"))
+            control_cells.append(value_html)
+        differences = [_fmt_difference(by_control.get(control)) if control in by_control else "" for control in controls]
+        row_ceilings = row.get("ceilings") or {}
+        ceiling_cells = []
+        for ceiling in ceilings:
+            value = row_ceilings.get(ceiling)
+            if isinstance(value, (int, float)):
+                ceiling_cells.append(fmt_value(float(value)))
+            else:
+                ceiling_cells.append("not run" if ceiling in row_ceilings else "")  # "": not a ceiling of this metric
+        word = str(row.get("verdict") or "?")
+        css = word if word in VERDICT_WORDS else "inconclusive"
+        texplain = row.get("texplain")
+        texplain_text = fmt_value(float(texplain)) if isinstance(texplain, (int, float)) else "-"
+        metric = str(row.get("metric") or "?")
+        n, min_effect = fmt_value(row.get("n")), fmt_value(row.get("min_effect"))
+        facts = f"{n} images; min effect {min_effect}" + (f"; tests {row['tests']}" if row.get("tests") else "")
+        reason = _verdict_reason(row)
+        rows_html.append([
+            f'<code>{escape(metric)}</code><div class="def">{escape(facts)}</div>', escape(texplain_text), *control_cells,
+            *map(escape, ceiling_cells), f'<span class="verdict {css}">{escape(word)}</span><div class="def">{escape(reason)}</div>',
+        ])
+        rows_md.append([f"`{metric}`", texplain_text, n, min_effect, *values_md, *differences, *ceiling_cells, f"**{word}**", reason])
+    counts = {w: sum(1 for r in rows if r.get("verdict") == w) for w in VERDICT_WORDS}
+    intro = (f"Each headline metric of TExplain against the controls it must beat, on the same images: "
+             f"{counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive. "
+             "For each control: its mean, and TExplain minus it (the mean paired difference with its 95% bootstrap interval over the images).")
+    numeric = set(range(1, 2 + len(controls) + len(ceilings)))
+    html = (f'<p class="sub">{escape(intro)}</p><div class="scroll wide">'
+            + table_html(header_html, rows_html, numeric=numeric, css="verdicts", cell_css={len(header_html) - 1: "verdict-cell"}) + "</div>"
+            + verdict_definitions_html())
+    markdown = intro + "\n\n" + table_md(header_md, rows_md) + "\n\n" + verdict_definitions_md()
+    return Section("verdicts", title, html, markdown, stand_in=bool(ctx.stand_in))
 
 
 def _class_stats(records: list[dict]) -> dict[str, tuple[int, WordStats]]:
@@ -659,6 +813,7 @@ def write_report(run_dir: Path, examples: int = DEFAULT_EXAMPLES) -> ReportPaths
     if empty_note:
         ctx.notes.append(empty_note)
     sections = [
+        verdicts_section(ctx),  # first: what the run concludes, before the numbers it rests on
         summary_section(ctx),
         class_clouds_section(ctx),
         examples_section(ctx),
