@@ -238,6 +238,12 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
         return value
     if annotation is dict and isinstance(value, dict):
         return value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        # tuple[str, ...]: a YAML or JSON list (config.json writes tuples as lists).
+        args = typing.get_args(annotation)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is not None:
+            return tuple(_check_type(element, item, f"{where}[{i}]") for i, element in enumerate(value))
     raise ConfigError(f"{where}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}")
 
 

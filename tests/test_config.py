@@ -96,3 +96,13 @@ def test_version_and_log_level(capsys):
         main(["--log-level", "LOUD", "profiles"])
     assert exited.value.code == 2  # a usage error
     assert main(["--log-level", "warning", "profiles"]) == 0
+
+
+def test_tuple_settings_read_lists_and_check_their_items():
+    """config.json writes tuples as lists; a run's config must load back from it (texplain validate)."""
+    from harness.config import ConfigError, load_config
+
+    config = load_config("quickstart", ["controls.trained=[shuffled_captions]", "explain.extra_words=[waterbird]"])
+    assert config.controls.trained == ("shuffled_captions",) and config.explain.extra_words == ("waterbird",)
+    with pytest.raises(ConfigError, match=r"controls.trained\[0\]"):
+        load_config("quickstart", ["controls.trained=[3]"])

@@ -29,7 +29,7 @@ from harness.cli import exit_codes
 from texplain.errors import TExplainError
 
 # Modules that add sub-commands; each defines register(commands: argparse._SubParsersAction).
-COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data"]
+COMMAND_MODULES: list[str] = ["harness.cli.report", "harness.cli.data", "harness.cli.validate"]
 
 
 def suite_headlines(suite_metrics: dict[str, dict]) -> list[str]:

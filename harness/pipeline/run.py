@@ -44,6 +44,7 @@ from harness.pipeline.stages import StageDir, StageLog, StageStore, publish, tim
 from harness.pipeline.training_data import load_training_data
 from harness.pipeline.translator_step import (
     CaptionedFeatures,
+    adopt_translator,
     train_or_reuse,
     translator_stage,
 )
@@ -65,7 +66,12 @@ from texplain.random_weights import RANDOM_WEIGHTS_NOTE
 log = logging.getLogger(__name__)
 
 
-def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True) -> Path:
+def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True, adopt: Path | None = None) -> Path:
+    """The main job (README: `texplain run`); returns the run directory.
+
+    adopt: a finished run directory whose translator and explanations stand in for the steps that this
+    stage store has not finished (``texplain validate``: check someone else's translator without retraining
+    it; the translator is refused if it was trained on other features)."""
     from harness.reporting.report import write_report
 
     started = time.perf_counter()
@@ -112,6 +118,10 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
     train_config = dataclasses.replace(config.train, precision=precisions["train"].resolved)
     translator_stage = translator_stage_for(store, source, resolved["translator"], train_config, config)
     train_items, val_items = list(range(explain_count + val_count, len(images))), list(range(explain_count, explain_count + val_count))
+    if adopt is not None and not translator_stage.done and workers.is_main:
+        log.info("translator: adopted from %s (not retrained)", adopt)
+        adopt_translator(translator_stage, source, adopt, resolved)
+    workers.barrier()
     with timed_stage(stages, translator_stage):
         trained = train_or_reuse(
             translator_stage, source, train_items, val_items,
@@ -133,6 +143,12 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True)
         EXPLAIN_STAGE_VERSION,
         explain_inputs(translator_stage.key, config, precisions["explain"].resolved),
     )
+    adopted_samples = Path(adopt) / "samples.jsonl" if adopt is not None else None
+    if adopted_samples is not None and adopted_samples.is_file() and not explain_stage.done and workers.is_main and not (explain_stage / "samples.jsonl").exists():
+        # The adopted run's own explanations, made by the adopted translator: the images already in it are not sampled again.
+        log.info("explanations: adopted from %s", adopted_samples)
+        publish(adopted_samples, explain_stage / "samples.jsonl")
+    workers.barrier()
     with timed_stage(stages, explain_stage):
         sentences = context.explain([image.image_id for image in explained], tokens[:scored_count], explain_stage / "samples.jsonl")
         if main:

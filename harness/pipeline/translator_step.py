@@ -22,12 +22,16 @@ processes every rank trains its slice of each batch and waits for the checkpoint
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+from pathlib import Path
 from typing import Callable
 
 from contracts.run_context import CaptionedFeatures, TrainedTranslator
 from harness.pipeline.stages import StageDir, StageStore
 from texplain.checkpoint import load_translator, save_translator
 from texplain.decoders.base import FrozenDecoder
+from texplain.errors import TExplainError
 from texplain.parallel import Workers, single_process
 from texplain.training import TrainConfig, train_translator
 from texplain.translators import TranslatorShape, build_translator
@@ -109,6 +113,56 @@ def train_or_reuse(
     workers.barrier()
     # Other processes read nothing back: their translator trained in step with the main one's.
     return TrainedTranslator(translator, history, stage)
+
+
+# Config sections that neither train the translator nor make its explanations: validate may change them.
+NOT_ADOPTION_KEYS = ("controls", "suites", "name")
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    found = []
+    for key in keys:
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            found += _differences(left, right, f"{prefix}{key}.")
+        elif left != right:
+            found.append(f"{prefix}{key}")
+    return found
+
+
+def adopt_translator(stage: StageDir, source: CaptionedFeatures, run_dir: Path, resolved: dict) -> None:
+    """Make the translator of a finished run directory (``texplain validate``: someone else's run) the
+    finished step `stage`, so that nothing is retrained. It is checked before it is kept: the config it was
+    saved with must be `resolved` (the config being run) but for NOT_ADOPTION_KEYS, and load_translator
+    refuses a translator saved for other features (another classifier, another token shape)."""
+    saved = Path(run_dir) / "translator"
+    if not (saved / "model.safetensors").is_file():
+        raise TExplainError(f"{saved} holds no model.safetensors; validate a finished run directory (runs/<name>-<hash>) that has its translator/")
+    trained_with = json.loads((saved / "config.json").read_text()).get("extra", {}).get("config")
+    if trained_with is None:
+        raise TExplainError(f"{saved / 'config.json'} does not record the run config it was trained with; it cannot be adopted (train it again with texplain run)")
+    resolved = json.loads(json.dumps(resolved))  # as config.json holds it: tuples are lists
+    differ = _differences({k: v for k, v in trained_with.items() if k not in NOT_ADOPTION_KEYS},
+                          {k: v for k, v in resolved.items() if k not in NOT_ADOPTION_KEYS})
+    if differ:
+        raise TExplainError(
+            f"{saved} was trained with another config than this run's (differs at {', '.join(differ[:8])}); validate runs the run's own "
+            f"config, and --set may change only {', '.join(NOT_ADOPTION_KEYS)}"
+        )
+    target = stage / "translator"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(saved, target)
+    input_tokens, input_dim = source.shape
+    try:
+        load_translator(target, classifier={**source.source, "feature_shape": [input_tokens, input_dim]})
+    except TExplainError as error:
+        shutil.rmtree(target)
+        raise TExplainError(f"{saved} was not trained on this run's features ({error}); validate it with the config it was trained with") from error
+    metrics_path = Path(run_dir) / "metrics.json"
+    history = json.loads(metrics_path.read_text()).get("training", []) if metrics_path.is_file() else []
+    stage.mark_done({"history": history, "adopted_from": str(Path(run_dir).resolve())})
 
 
 def warm_start_from(translator: Translator, source: Translator) -> list[str]:

@@ -46,8 +46,15 @@ def caption_metric(name: str) -> Metric:
 # TExplain Table 1's three: ROUGE, METEOR and cosine (the definitions it is most likely comparable to are
 # said in the suite's report); BLEU-4, CIDEr-D and the second definitions are extras.
 TABLE1_METRICS = ("rouge_l_coco", "meteor_jar", "cosine")
-_REGISTERED = tuple(m.name.removeprefix(PREFIX) for m in METRICS.per_set_metrics(PREFIX))
-METRIC_NAMES: tuple[str, ...] = TABLE1_METRICS + tuple(name for name in _REGISTERED if name not in TABLE1_METRICS)
+_FAMILIES = ("rouge", "meteor", "cosine")  # Table 1's order; each family's definitions in the order their file registers them
+
+
+def _family(name: str) -> int:
+    return next((i for i, family in enumerate(_FAMILIES) if name.startswith(family)), len(_FAMILIES))
+
+
+_REGISTERED = [m.name.removeprefix(PREFIX) for m in METRICS.per_set_metrics(PREFIX)]
+METRIC_NAMES: tuple[str, ...] = tuple(sorted(_REGISTERED, key=lambda name: (_family(name), _REGISTERED.index(name))))
 _NEEDS_JAVA = {"meteor_jar"}
 _TOKENIZED = {"rouge_l_coco", "meteor_jar", "meteor_nltk", "bleu4", "cider_d"}  # score the tokenized segments
 
