@@ -21,28 +21,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from contracts.run_context import CaptionedFeatures
+from contracts.run_context import TrainingData
 from texplain.registry import Registry
 from texplain.words import WordFilter, WordStats
 
 
 class ExplainerUnavailable(Exception):
     """An explainer cannot explain these images; the message says why (it goes into the report)."""
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """What the run's translator was trained on, for the controls that train their own with the same recipe."""
-
-    source: CaptionedFeatures  # the run's classifier tokens and captions of every image, in the run's order
-    image_paths: tuple[Path, ...]  # every image, in the same order (a control with another classifier re-extracts)
-    train_items: tuple[int, ...]
-    val_items: tuple[int, ...]
-    held_out_items: tuple[int, ...]  # the explained images, in the order of ExplainerInputs.image_ids
-    predicted: tuple[str, ...]  # the classifier's top-1 class name of every image
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,21 @@ class TrainedTranslator:
         return self.stage / "translator"
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What the run's translator was trained on: for the controls that train their own with the same recipe
+    (contracts/explainers.py) and for suites that retrain it on changed features (the sanity suite)."""
+
+    source: CaptionedFeatures  # the run's classifier tokens and captions of every image, in the run's order
+    image_paths: tuple[Path, ...]  # every image, in the same order (a control with another classifier re-extracts)
+    train_items: tuple[int, ...]
+    val_items: tuple[int, ...]
+    held_out_items: tuple[int, ...]  # the explained (scored) images
+    predicted: tuple[str, ...]  # the classifier's top-1 class name of every image
+    image_ids: tuple[str, ...] = ()  # every image's id, in the same order
+    truth: tuple[dict | None, ...] = ()  # every image's truth ({"object", "background", ...}) where the data knows it
+
+
 class RunContext(Protocol):
     """What a suite may use of the run; harness/pipeline/context.py implements it."""
 
@@ -96,6 +111,8 @@ class RunContext(Protocol):
     cache_root: Path
     workers: Any  # texplain.parallel.Workers
     limit: int | None
+    training: TrainingData | None  # what the run's translator was trained on (None outside a run)
+    held_out_sentences: dict[str, list[str]] | None  # the run's own explanations of its held-out images
 
     def load_decoder(self) -> Any: ...
 

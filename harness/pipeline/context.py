@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 
 from contracts.files import write_jsonl
-from contracts.run_context import CaptionedFeatures, TrainedTranslator
+from contracts.run_context import CaptionedFeatures, TrainedTranslator, TrainingData
 from harness.config import RunConfig
 from harness.pipeline.explain_step import cache_root, explain_images, sampled
 from harness.pipeline.stages import StageDir, StageStore
@@ -50,6 +50,8 @@ class RunContext:
     store: StageStore | None = None  # the run's stage store; suites' sub-steps live in it
     train_precision: str = "fp32"  # resolved, for translators a suite trains
     limit: int | None = None  # a smoke run (--limit N): suites explain and score at most N images per stage
+    training: TrainingData | None = None  # what the run's translator was trained on (set by the run)
+    held_out_sentences: dict[str, list[str]] | None = None  # the run's explanations of its held-out images (set by the run)
 
     @property
     def has_store(self) -> bool:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from texplain.cpu_threads import thread_counts
 
-
 DISTRIBUTION = "texplain-harness"
 LIBRARIES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "lemminflect", "wordcloud", "scikit-learn")
 

@@ -137,6 +137,13 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True,
                          train_precision=precisions["train"].resolved, limit=config.limit)
     # --limit (a smoke run): explain and score only the first N held-out images; training is unchanged.
     scored_count = min(explain_count, config.limit) if config.limit else explain_count
+    names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
+    context.training = TrainingData(
+        source, tuple(image.path for image in images), tuple(train_items), tuple(val_items), tuple(range(scored_count)),
+        tuple(names[int(i)] for i in features.logits.argmax(dim=1)), tuple(image.image_id for image in images),
+        tuple(image.truth for image in images),
+    )
+    training = context.training
     explained = images[:scored_count]
     explain_stage = store.stage(
         "explain",
@@ -153,6 +160,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True,
         sentences = context.explain([image.image_id for image in explained], tokens[:scored_count], explain_stage / "samples.jsonl")
         if main:
             explain_stage.mark_done()
+    context.held_out_sentences = sentences
     if not main:
         # The words stage and the run directory are the main process's; the others help with the suites.
         run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
@@ -160,11 +168,6 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True,
         return run_dir.path
     publish(explain_stage / "samples.jsonl", run_dir / "samples.jsonl")
 
-    names = [classifier.class_name(i) for i in range(features.logits.shape[1])]
-    training = TrainingData(
-        source, tuple(image.path for image in images), tuple(train_items), tuple(val_items), tuple(range(scored_count)),
-        tuple(names[int(i)] for i in features.logits.argmax(dim=1)),
-    )
     # The words stage runs on the main process alone: its controls sample on one process.
     alone = dataclasses.replace(context, workers=single_process())
     metrics, clouds, explainers, verdicts = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
