@@ -29,12 +29,16 @@ A finished suite writes, inside the run directory::
 
     suites/<name>/records.jsonl   one line per image; numeric per-image values under "per_image_metrics"
     suites/<name>/metrics.json    {"format", "suite", "version", "metrics", "intervals", "higher_is_better",
-                                   "definitions", "paper", "stand_in", "figures", "seconds"}
+                                   "definitions", "paper", "stand_in", "tables", "verdicts", "figures", "seconds"}
     suites/<name>/*.png           figures (word clouds, plots), listed in "figures" relative to the run dir
 
 A suite may also return ``tables`` from ``tables(records, details)``: tables in the paper's layout
 (e.g. Waterbirds' Table 2), each ``{"title", "header", "rows", "note"}`` with rows of strings or
 numbers; metrics.json keeps them under "tables" and the report shows them above the metric list.
+
+A suite that tests a claim may also return ``verdicts(records, details)``: rows as contracts/verdicts.py's
+``Verdict.to_json()`` (pass, fail or inconclusive, with the paired intervals they rest on); metrics.json
+keeps them under "verdicts" and the run's verdict table lists them after the main run's.
 
 ``stand_in`` is a sentence saying which parts are stand-ins (synthetic data, locally trained models),
 or null when everything is the real thing; the report shows it as a visible label.
@@ -166,6 +170,11 @@ class Suite(ABC):
         """Which parts are stand-ins (synthetic data, locally trained models); None if none are."""
         return None
 
+    def verdicts(self, records: list[dict], details: dict) -> list[dict]:
+        """Optional: verdict rows as contracts/verdicts.py Verdict.to_json(), for the run's verdict table
+        (metrics.json keeps them under "verdicts"); a pure function of records and details (and the config)."""
+        return []
+
     def execute(self, context: Any, out_dir: Path) -> dict:
         """Run, aggregate and write the suite's files into out_dir; returns its metrics.json content."""
         started = time.perf_counter()
@@ -186,6 +195,7 @@ class Suite(ABC):
             "stand_in": self.stand_in(context),
             "details": details,
             "tables": self.tables(records, details),
+            "verdicts": self.verdicts(records, details),
             "figures": [f"suites/{self.name}/{name}" for name in figures],
             "seconds": round(time.perf_counter() - started, 2),
         }

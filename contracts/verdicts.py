@@ -16,6 +16,10 @@ every control:
 
 Ceilings (``truth_captions`` for a metric of image content) stand beside the verdict as what an explainer
 faithful to the image alone reaches; they do not enter it.
+
+``decide_equivalent`` gives the verdict of the opposite claim, that two explainers agree (the sanity
+suite: erasing one concept leaves the naming of the other as it was): pass when the whole interval of
+the paired difference lies within a margin, fail when it lies wholly outside, inconclusive otherwise.
 """
 
 from __future__ import annotations
@@ -173,3 +177,68 @@ def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, 
         more = f"; about {to_decide} {unit}s would decide" if to_decide else ""
         return verdict(INCONCLUSIVE, f"the interval of the difference straddles 0 or {rule.min_effect:g} for {names}{more}", to_decide)
     return verdict(PASS, f"above every control it must beat ({', '.join(rule.must_beat)}), each interval's lower end above 0")
+
+
+def _images_to_decide_equivalence(difference: float, low: float, high: float, n: int, margin: float) -> int | None:
+    """About how many units would decide an equivalence check: the interval's half-width shrinks as 1/sqrt(n),
+    and the check is decided once the half-width is below the distance from the difference to the margin it
+    lies on the other side of (inside: to pass; outside: to fail). None when the difference sits on the margin."""
+    distance = abs(margin - abs(difference))
+    if distance == 0:
+        return None
+    half = (high - low) / 2
+    return max(n + 1, math.ceil(n * (half / distance) ** 2))
+
+
+def decide_equivalent(metric: str, a: np.ndarray | list[float], b: np.ndarray | list[float], margin: float,
+                      gates: list[Gate] = (), unit: str = "image", control: str = "control",
+                      tests: str = "equivalence") -> Verdict:
+    """An equivalence verdict (the interval form of two one-sided tests, Schuirmann 1987): do `a` and `b`,
+    paired on the same units, differ by less than `margin`?
+
+    The paired difference a - b gets its 95% bootstrap interval over units (contracts/intervals.py):
+
+    - **pass**: the whole interval lies within [-margin, +margin] (a and b agree to within what matters);
+    - **fail**: the whole interval lies outside it (below -margin or above +margin);
+    - **inconclusive** otherwise (it crosses a margin), or when a gate is not met, with too few units, or with
+      one seed where the unit is a model; then it says about how many units would decide.
+
+    The row has one comparison, `control` (b), whose ``beats`` says the interval lies above 0 and whose
+    ``as_good`` says it lies within the margin; ``min_effect`` holds the margin."""
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    values = np.asarray(a, dtype=np.float64)
+    other = np.asarray(b, dtype=np.float64)
+    if other.shape != values.shape:
+        raise ValueError(f"{metric}: {control!r} has {other.size} values, the other side {values.size}; they must be paired on the same {unit}s")
+    n = int(values.size)
+    difference = values - other
+    comparison = Comparison(control, float(other.mean()) if n else None, float(difference.mean()) if n else None,
+                            reason=None if n else f"no {unit}s")
+    interval = mean_interval(difference) if n >= 2 else None
+    if interval is not None:
+        comparison.low, comparison.high = interval.low, interval.high
+        comparison.beats = interval.low > 0
+        comparison.as_good = -margin <= interval.low and interval.high <= margin
+    mean = float(values.mean()) if n else float("nan")
+
+    def verdict(kind: str, reason: str, to_decide: int | None = None) -> Verdict:
+        return Verdict(metric, kind, reason, mean, n, margin, tests, [comparison], {}, to_decide)
+
+    unmet = [g for g in gates if not g.met]
+    if unmet:
+        return verdict(INCONCLUSIVE, "quality gate not met: " + "; ".join(g.description for g in unmet))
+    if unit == "seed" and n < 2:
+        return verdict(INCONCLUSIVE, "one seed: a trained model's spread over seeds is n/a, and no verdict rests on one seed")
+    if n < MIN_IMAGES and unit == "image":
+        return verdict(INCONCLUSIVE, f"{n} {unit}s; a verdict needs at least {MIN_IMAGES}")
+    if interval is None:
+        return verdict(INCONCLUSIVE, f"{n} {unit}s: no interval")
+    where = f"difference {comparison.difference:+.3f}, interval [{interval.low:+.3f}, {interval.high:+.3f}]"
+    if comparison.as_good:
+        return verdict(PASS, f"equivalent to {control} to within ±{margin:g}: the whole interval lies inside ({where})")
+    if interval.low > margin or interval.high < -margin:
+        return verdict(FAIL, f"differs from {control} by more than {margin:g}: the whole interval lies outside ±{margin:g} ({where})")
+    to_decide = _images_to_decide_equivalence(comparison.difference, interval.low, interval.high, n, margin)
+    more = f"; about {to_decide} {unit}s would decide" if to_decide else ""
+    return verdict(INCONCLUSIVE, f"the interval crosses ±{margin:g} ({where}){more}", to_decide)

@@ -364,3 +364,60 @@ def test_no_texplain_no_verdicts():
     table["texplain"] = {**table["texplain"], "metrics": None, "per_image": {}, "reason": "no explanations"}
     assert explainer_verdicts(table)["rows"] == []
     assert "texplain" in EXPLAINERS
+
+
+# ---- equivalence (decide_equivalent) ------------------------------------------------------------------
+
+
+def test_equivalent_identical_values_pass():
+    from contracts.verdicts import decide_equivalent
+
+    values = np.random.default_rng(0).integers(0, 2, 30).astype(float)
+    verdict = decide_equivalent("sanity.erase_background.object_holds", values, values.copy(), 0.1, control="erased_translator")
+    assert verdict.verdict == PASS, verdict.reason
+    (comparison,) = verdict.comparisons
+    assert comparison.control == "erased_translator" and (comparison.difference, comparison.low, comparison.high) == (0.0, 0.0, 0.0)
+    assert comparison.as_good is True and comparison.beats is False
+    assert verdict.min_effect == 0.1 and verdict.n == 30 and verdict.texplain == float(values.mean())
+    assert verdict.to_json()["comparisons"][0]["control_value"] == float(values.mean())
+
+
+def test_equivalent_a_constant_gap_fails():
+    from contracts.verdicts import decide_equivalent
+
+    a = np.full(30, 0.8)
+    verdict = decide_equivalent("m", a, a - 0.5, 0.1)
+    assert verdict.verdict == FAIL, verdict.reason
+    (comparison,) = verdict.comparisons
+    assert comparison.difference == pytest.approx(0.5) and comparison.low == pytest.approx(0.5) and comparison.as_good is False
+    # The other side fails the same way.
+    assert decide_equivalent("m", a - 0.5, a, 0.1).verdict == FAIL
+
+
+def test_equivalent_a_noisy_difference_on_few_images_is_inconclusive_and_says_how_many_would_decide():
+    from contracts.verdicts import decide_equivalent
+
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, 2, 12).astype(float), rng.integers(0, 2, 12).astype(float)
+    verdict = decide_equivalent("m", a, b, 0.1)
+    assert verdict.verdict == INCONCLUSIVE, verdict.reason
+    (comparison,) = verdict.comparisons
+    assert comparison.low < -0.1 and comparison.high > 0.1  # the interval crosses both margins
+    assert verdict.images_to_decide > 12 and f"about {verdict.images_to_decide} images would decide" in verdict.reason
+
+
+def test_equivalent_gates_and_counts_hold_back_a_verdict():
+    from contracts.verdicts import decide_equivalent
+
+    same = np.ones(30)
+    gate = Gate("the translator does not name background to begin with", met=False, value=0.2)
+    held = decide_equivalent("m", same, same, 0.1, [gate])
+    assert held.verdict == INCONCLUSIVE and gate.description in held.reason
+    few = decide_equivalent("m", np.ones(MIN_IMAGES - 1), np.ones(MIN_IMAGES - 1), 0.1)
+    assert few.verdict == INCONCLUSIVE and f"at least {MIN_IMAGES}" in few.reason
+    assert decide_equivalent("m", [1.0], [1.0], 0.1, unit="seed").verdict == INCONCLUSIVE
+    assert decide_equivalent("m", [], [], 0.1).verdict == INCONCLUSIVE
+    with pytest.raises(ValueError, match="paired"):
+        decide_equivalent("m", np.ones(3), np.ones(4), 0.1)
+    with pytest.raises(ValueError, match="margin"):
+        decide_equivalent("m", same, same, 0.0)

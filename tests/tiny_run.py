@@ -17,6 +17,8 @@ TINY_QUICKSTART = [
     # tiny end-to-end runs are tests/test_waterbirds_suite.py, tests/test_generative_latents_suite.py and the
     # suite contract test, so the real-model end-to-end tests keep Only-BG only.
     "suites.waterbirds.enabled=false", "suites.generative_latents.enabled=false",
+    # The sanity suite retrains the translator twice; tests/test_sanity_suite.py and the suite contract test run it.
+    "suites.sanity.enabled=false",
     # The trained controls train two more translators; tests/test_validate.py runs them end to end.
     "controls.trained=[]",
 ]

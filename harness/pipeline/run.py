@@ -32,6 +32,7 @@ from contracts.metrics import METRICS
 from contracts.plugins import load_plugins
 from contracts.run_extensions import POST_RUN_STEPS
 from contracts.suite import enabled_suites
+from contracts.verdicts import VERDICTS_FORMAT
 from harness.config import ConfigError, RunConfig, to_dict
 from harness.pipeline.context import RunContext
 from harness.pipeline.explain_step import EXPLAIN_STAGE_VERSION, cache_root
@@ -173,6 +174,7 @@ def run(config: RunConfig, out_root: Path = Path("runs"), progress: bool = True,
     metrics, clouds, explainers, verdicts = words_step(store, stages, run_dir, explain_stage, classifier, explained, data, sentences,
                                                        features.logits[:scored_count], resolved, config, alone, training)
     suite_summaries = run_suites(context, store, stages, run_dir, translator_stage, resolved, precisions["explain"].resolved)
+    verdicts = with_suite_verdicts(verdicts, run_dir, suite_summaries)
     resources = resource_record(device, history)
     log.info("resources: %s", describe_resources(resources))
 
@@ -290,6 +292,15 @@ def words_step(store: StageStore, stages: StageLog, run_dir: RunDir, explain_sta
     publish(words_stage / "records.jsonl", run_dir / "records.jsonl")
     publish(words_stage / "wordclouds", run_dir / "wordclouds")
     return metrics, clouds, explainers, verdicts
+
+
+def with_suite_verdicts(verdicts: dict, run_dir: RunDir, suite_names) -> dict:
+    """The main run's verdict rows followed by each suite's (its metrics.json "verdicts", contracts/suite.py),
+    so that the report's verdict table and ``texplain compare`` see every headline in one place."""
+    rows = list((verdicts or {}).get("rows", []))
+    for name in suite_names:
+        rows += json.loads((run_dir / "suites" / name / "metrics.json").read_text()).get("verdicts", [])
+    return {"format": (verdicts or {}).get("format", VERDICTS_FORMAT), "rows": rows}
 
 
 def run_suites(context: RunContext, store: StageStore, stages: StageLog, run_dir: RunDir, translator_stage: StageDir,
