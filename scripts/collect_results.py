@@ -6,7 +6,12 @@ Reads, under the results folder:
 
 - ``<run>/metrics.json`` and ``<run>/stages.json`` of every committed run directory (results/quickstart/,
   results/quickstart-avx2/, ...): the machine, the precision each stage ran in, seconds per stage, and the
-  explanation quality (object / background in the top-k words, with their 95% intervals over images);
+  explanation quality (object / background in the top-k words, with their 95% intervals over images). A run
+  directory may also sit one level deeper, in a folder that groups runs and is no run itself
+  (results/verdicts/<name>/metrics.json);
+- the ``"verdicts"`` of those runs' metrics.json (contracts/verdicts.py), where present: one table per run with
+  each metric's verdict, TExplain's value and each control's value with the paired difference and its interval;
+  runs from before verdicts (no such key) get none;
 - ``benchmarks/<kind>-<YYYYMMDD-HHMMSS>[-tag].json``: one table per kind of benchmark, newest first, with the
   CPU it ran on, the headline figure and the baseline it is measured against.
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -110,7 +116,7 @@ def read_json(path: Path) -> Any:
 
 @dataclass
 class Run:
-    name: str  # the folder under results/
+    name: str  # the folder under results/, "group/name" for one a level deeper
     source: str  # its path as printed on the page
     metrics: dict
     stages: dict  # stages.json, or {} when the folder has none
@@ -145,17 +151,31 @@ class Run:
         return fmt_cpu(model, flags)
 
 
+def run_folders(results: Path) -> list[Path]:
+    """Every run directory (a folder with a metrics.json): results/<run>/, and results/<group>/<run>/ where
+    <group> is no run itself (a run's own subfolders, such as its suites/, are part of that run). Each folder
+    once, also when a link makes two paths lead to it; benchmarks/ is no run."""
+    found: dict[Path, Path] = {}
+    for metrics_path in sorted(results.glob("*/metrics.json")) + sorted(results.glob("*/*/metrics.json")):
+        folder = metrics_path.parent
+        parts = folder.relative_to(results).parts
+        if parts[0] == "benchmarks":
+            continue
+        if len(parts) == 2 and (results / parts[0] / "metrics.json").exists():
+            continue
+        found.setdefault(folder.resolve(), folder)
+    return sorted(found.values())
+
+
 def find_runs(results: Path) -> list[Run]:
     runs = []
-    for metrics_path in sorted(results.glob("*/metrics.json")):
-        folder = metrics_path.parent
-        if folder.name == "benchmarks":
-            continue
+    for folder in run_folders(results):
+        name = folder.relative_to(results).as_posix()
         stages_path = folder / "stages.json"
         runs.append(Run(
-            name=folder.name,
-            source=f"{results.name}/{folder.name}/",
-            metrics=read_json(metrics_path),
+            name=name,
+            source=f"{results.name}/{name}/",
+            metrics=read_json(folder / "metrics.json"),
             stages=read_json(stages_path) if stages_path.exists() else {},
         ))
     # Newest first; the folder name breaks ties so the order never depends on the file system.
@@ -231,6 +251,99 @@ def runs_section(runs: list[Run]) -> list[str]:
             fmt(val_loss),
         ])
     return lines + table(header, rows) + [""]
+
+
+# --- verdicts -------------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    """A finite number as a float; None for anything else (null, NaN, a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _cell(text: Any) -> str:
+    """Free text (a reason) on one line of a table row."""
+    return " ".join(str(text).split())
+
+
+def verdict_rows(run: Run) -> list[dict]:
+    """The run's metrics.json "verdicts" rows (contracts/verdicts.py Verdict.to_json()), in their stored order;
+    [] for a run without them (older runs: no key, or an empty dict)."""
+    block = run.metrics.get("verdicts")
+    rows = block.get("rows") if isinstance(block, dict) else None
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def fmt_signed_interval(difference: float | None, low: float | None, high: float | None) -> str:
+    """'+0.500 [+0.359, +0.641]'; without an interval, the difference alone."""
+    if difference is None:
+        return "no difference"
+    if low is None or high is None:
+        return f"{difference:+.3f}, no interval"
+    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def control_cell(comparison: dict) -> str:
+    """'0.250 (+0.500 [+0.359, +0.641])': the control's mean, TExplain minus it and the 95% interval of that
+    paired difference; a control that was not run says so, with why where recorded."""
+    value = _number(comparison.get("control_value"))
+    if value is None:
+        why = _cell(comparison.get("reason") or "")
+        return f"not run ({why})" if why and why != "not run" else "not run"
+    difference = fmt_signed_interval(_number(comparison.get("difference")), _number(comparison.get("low")), _number(comparison.get("high")))
+    return f"{value:.3f} ({difference})"
+
+
+def verdicts_table(rows: list[dict]) -> list[str]:
+    # One column per control named in any row, in order of first appearance (the rules list them in one fixed
+    # order); a cell stays empty where a metric's rule does not ask for that control.
+    controls: list[str] = []
+    for row in rows:
+        for comparison in row.get("comparisons") or []:
+            control = comparison.get("control") if isinstance(comparison, dict) else None
+            if control is not None and str(control) not in controls:
+                controls.append(str(control))
+    header = ["metric", "verdict", "TExplain", "n", *(f"{control}: value (TExplain − it [95%])" for control in controls), "reason"]
+    lines = []
+    for row in rows:
+        by_control = {str(c.get("control")): c for c in row.get("comparisons") or [] if isinstance(c, dict)}
+        texplain = _number(row.get("texplain"))
+        reason = _cell(row.get("reason") or "")
+        to_decide = row.get("images_to_decide")
+        if isinstance(to_decide, int) and not isinstance(to_decide, bool) and to_decide > 0 and "would decide" not in reason:
+            reason += f" (about {to_decide} images would decide)"
+        lines.append([
+            f"`{row.get('metric', '?')}`", f"**{row.get('verdict', '?')}**", "—" if texplain is None else f"{texplain:.3f}",
+            fmt(row.get("n")), *(control_cell(by_control[c]) if c in by_control else "" for c in controls), reason,
+        ])
+    return table(header, lines)
+
+
+def verdicts_section(runs: list[Run]) -> list[str]:
+    lines = ["## Verdicts", ""]
+    with_verdicts = [(run, rows) for run in runs if (rows := verdict_rows(run))]
+    if not with_verdicts:
+        return lines + ["No committed run has verdicts (metrics.json \"verdicts\"); runs from before them have none.", ""]
+    lines += [
+        "Runs whose metrics.json holds verdicts (`contracts/verdicts.py`), newest first: each headline metric of",
+        "TExplain against the controls it must beat, on the same images. A control's cell is its mean, then TExplain",
+        "minus it (the mean paired difference over images) with that difference's 95% bootstrap interval. **pass**:",
+        "every such interval lies above zero; **fail**: for some control the whole interval lies below the metric's",
+        "min effect; **inconclusive** otherwise, with the reason.",
+        "",
+    ]
+    for run, rows in with_verdicts:
+        lines += [
+            f"### `{run.source}`",
+            "",
+            f"{run.date[:10] or NOT_RECORDED}, commit {str(run.provenance.get('git_commit', ''))[:7] or NOT_RECORDED}; "
+            f"CPU {run.cpu()}; precision {run.precision()}.",
+            "",
+        ]
+        lines += verdicts_table(rows) + [""]
+    return lines
 
 
 # --- benchmarks -----------------------------------------------------------------------------------------
@@ -464,6 +577,7 @@ def render(results: Path) -> str:
         "",
     ]
     lines += runs_section(runs)
+    lines += verdicts_section(runs)
     lines += benchmarks_section(tables, unknown)
     return "\n".join(lines).rstrip("\n") + "\n"
 

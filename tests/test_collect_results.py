@@ -127,3 +127,72 @@ def test_an_unknown_benchmark_kind_still_gets_a_row(results, tmp_path):
 def test_a_missing_results_folder_is_a_usage_error(tmp_path, capsys):
     assert _load_script().main(["--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.md")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def _verdict(metric: str, verdict: str, reason: str, comparisons: list[dict], images_to_decide: int | None = None) -> dict:
+    """A row of metrics.json "verdicts" (contracts/verdicts.py Verdict.to_json())."""
+    return {"metric": metric, "verdict": verdict, "reason": reason, "texplain": 0.75, "n": 64, "min_effect": 0.05,
+            "tests": "content", "comparisons": comparisons, "ceilings": {"truth_captions": 0.9}, "images_to_decide": images_to_decide}
+
+
+VERDICT_METRICS = {
+    **RUN_METRICS,
+    "provenance": {"date": "2027-01-05T00:00:00+00:00", "git_commit": "fedcba9876543210", "cpu_model": "Other CPU", "cpu_flags": ["avx512f"]},
+    "verdicts": {"format": 1, "rows": [
+        _verdict("explain.object_in_top_k_rate", "pass", "beats every control", [
+            {"control": "image_blind", "control_value": 0.25, "difference": 0.5, "low": 0.359375, "high": 0.640625, "beats": True, "as_good": False, "reason": None},
+            {"control": "permuted", "control_value": None, "difference": None, "low": None, "high": None, "beats": None, "as_good": None, "reason": "not run"},
+        ]),
+        _verdict("explain.background_in_top_k_rate", "inconclusive", "the interval against image_blind straddles 0", [
+            {"control": "image_blind", "control_value": 0.7, "difference": 0.05, "low": -0.03125, "high": 0.125, "beats": False, "as_good": False, "reason": None},
+        ], images_to_decide=180),
+    ]},
+}
+
+GOLDEN_VERDICTS = """\
+### `results/verdicts/validate/`
+
+2027-01-05, commit fedcba9; CPU Other CPU (avx512f); precision fp32.
+
+| metric | verdict | TExplain | n | image_blind: value (TExplain − it [95%]) | permuted: value (TExplain − it [95%]) | reason |
+|---|---|---|---|---|---|---|
+| `explain.object_in_top_k_rate` | **pass** | 0.750 | 64 | 0.250 (+0.500 [+0.359, +0.641]) | not run | beats every control |
+| `explain.background_in_top_k_rate` | **inconclusive** | 0.750 | 64 | 0.700 (+0.050 [-0.031, +0.125]) |  | the interval against image_blind straddles 0 (about 180 images would decide) |
+"""
+
+
+def test_a_run_with_verdicts_gets_a_table_and_one_without_none(results, tmp_path):
+    # A run one level deeper (results/verdicts/<name>/), found beside the top-level run that has no verdicts.
+    (results / "verdicts" / "validate").mkdir(parents=True)
+    (results / "verdicts" / "validate" / "metrics.json").write_text(json.dumps(VERDICT_METRICS))
+    collect = _load_script()
+    page = collect.render(results)
+    assert GOLDEN_VERDICTS in page, f"missing from the page:\n{GOLDEN_VERDICTS}\n--- page ---\n{page}"
+    verdicts = page.split("## Verdicts\n", 1)[1].split("\n## ", 1)[0]
+    assert "**pass**" in verdicts and "**inconclusive**" in verdicts and "+0.500 [+0.359, +0.641]" in verdicts
+    # The run without verdicts (results/quickstart/) is in the run tables but gets no verdict table.
+    assert "`results/quickstart/`" in page and "results/quickstart/" not in verdicts
+    assert verdicts.count("### ") == 1
+    # The nested run is a run like any other: a row in the run table, newest first, listed once.
+    assert page.count("| `results/verdicts/validate/` | 2027-01-05 | fedcba9 | Other CPU (avx512f) |") == 1
+    assert page.index("`results/verdicts/validate/` | 2027-01-05") < page.index("`results/quickstart/` | 2027-01-02")
+    # Same bytes on a second run.
+    assert collect.render(results) == page
+
+
+def test_runs_without_verdicts_say_so(results):
+    page = _load_script().render(results)
+    assert "## Verdicts\n\nNo committed run has verdicts" in page
+    assert "| metric | verdict |" not in page
+
+
+def test_a_run_folder_is_found_once(results):
+    """A run's own subfolders (results/<run>/suites/<name>/) are no runs, nor is a group folder that is itself a
+    run's; a link to a run folder does not list it twice."""
+    collect = _load_script()
+    (results / "quickstart" / "suite").mkdir()
+    (results / "quickstart" / "suite" / "metrics.json").write_text(json.dumps(RUN_METRICS))
+    (results / "group").mkdir()
+    (results / "group" / "link").symlink_to(results / "quickstart", target_is_directory=True)
+    names = [run.name for run in collect.find_runs(results)]
+    assert names == ["quickstart"]
