@@ -124,6 +124,18 @@ def _images_to_decide(undecided: list[Comparison], n: int, min_effect: float) ->
     return max(needed) if needed else None
 
 
+def held_back(gates, n: int, unit: str = "image") -> str | None:
+    """Why no verdict can be given whatever the values say (an unmet gate, one seed, too few images), or None."""
+    unmet = [g for g in gates if not g.met]
+    if unmet:
+        return "quality gate not met: " + "; ".join(g.description for g in unmet)
+    if unit == "seed" and n < 2:
+        return "one seed: a trained model's spread over seeds is n/a, and no verdict rests on one seed"
+    if n < MIN_IMAGES and unit == "image":
+        return f"{n} {unit}s; a verdict needs at least {MIN_IMAGES}"
+    return None
+
+
 def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, np.ndarray | list[float] | None], rule: VerdictRule,
            gates: list[Gate] = (), unit: str = "image", not_run: dict[str, str] | None = None) -> Verdict:
     """The verdict of one metric from per-unit values (images, or seeds where the unit is a model).
@@ -156,13 +168,9 @@ def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, 
     def verdict(kind: str, reason: str, to_decide: int | None = None) -> Verdict:
         return Verdict(metric, kind, reason, mean, n, rule.min_effect, rule.tests, comparisons, ceilings, to_decide)
 
-    unmet = [g for g in gates if not g.met]
-    if unmet:
-        return verdict(INCONCLUSIVE, "quality gate not met: " + "; ".join(g.description for g in unmet))
-    if unit == "seed" and n < 2:
-        return verdict(INCONCLUSIVE, "one seed: a trained model's spread over seeds is n/a, and no verdict rests on one seed")
-    if n < MIN_IMAGES and unit == "image":
-        return verdict(INCONCLUSIVE, f"{n} {unit}s; a verdict needs at least {MIN_IMAGES}")
+    held = held_back(gates, n, unit)
+    if held is not None:
+        return verdict(INCONCLUSIVE, held)
     failed = [c for c in comparisons if c.as_good]
     if failed:
         names = ", ".join(f"{c.control} (difference {c.difference:+.3f}, interval [{c.low:+.3f}, {c.high:+.3f}])" for c in failed)
@@ -225,13 +233,9 @@ def decide_equivalent(metric: str, a: np.ndarray | list[float], b: np.ndarray | 
     def verdict(kind: str, reason: str, to_decide: int | None = None) -> Verdict:
         return Verdict(metric, kind, reason, mean, n, margin, tests, [comparison], {}, to_decide)
 
-    unmet = [g for g in gates if not g.met]
-    if unmet:
-        return verdict(INCONCLUSIVE, "quality gate not met: " + "; ".join(g.description for g in unmet))
-    if unit == "seed" and n < 2:
-        return verdict(INCONCLUSIVE, "one seed: a trained model's spread over seeds is n/a, and no verdict rests on one seed")
-    if n < MIN_IMAGES and unit == "image":
-        return verdict(INCONCLUSIVE, f"{n} {unit}s; a verdict needs at least {MIN_IMAGES}")
+    held = held_back(gates, n, unit)
+    if held is not None:
+        return verdict(INCONCLUSIVE, held)
     if interval is None:
         return verdict(INCONCLUSIVE, f"{n} {unit}s: no interval")
     where = f"difference {comparison.difference:+.3f}, interval [{interval.low:+.3f}, {interval.high:+.3f}]"

@@ -6,6 +6,7 @@ resumable stage of the run (contracts/run_context.py)."""
 from __future__ import annotations
 
 import dataclasses
+from abc import abstractmethod
 
 import torch
 
@@ -19,9 +20,9 @@ class TrainedControl(WordExplainer):
 
     trained = True
 
+    @abstractmethod
     def feature_source(self, inputs: ExplainerInputs) -> CaptionedFeatures:
         """The tokens and captions of every image of the run (the run's order) this control trains on."""
-        raise NotImplementedError
 
     def explain(self, inputs: ExplainerInputs) -> dict[str, WordStats]:
         context, training = inputs.context, inputs.training

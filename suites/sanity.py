@@ -65,12 +65,12 @@ from contracts.suite import SUITES, StepSeconds, Suite
 from contracts.verdicts import (
     FAIL,
     INCONCLUSIVE,
-    MIN_IMAGES,
     PASS,
     Comparison,
     Gate,
     Verdict,
     decide_equivalent,
+    held_back,
 )
 from harness.worlds.default_world import make_world
 from harness.worlds.scene import WorldSpec
@@ -397,11 +397,9 @@ def falls_verdict(concept: str, records: list[dict], config: SanityConfig, gates
     def verdict(kind: str, reason: str, to_decide: int | None = None) -> Verdict:
         return Verdict(metric, kind, reason, mean, n, effect, "explainer", [comparison], ceilings, to_decide)
 
-    unmet = [g for g in gates if not g.met]
-    if unmet:
-        return verdict(INCONCLUSIVE, "quality gate not met: " + "; ".join(g.description for g in unmet))
-    if n < MIN_IMAGES:
-        return verdict(INCONCLUSIVE, f"{n} images; a verdict needs at least {MIN_IMAGES}")
+    held = held_back(gates, n)
+    if held is not None:
+        return verdict(INCONCLUSIVE, held)
     if interval is None:
         return verdict(INCONCLUSIVE, f"{n} images: no interval")
     falls = f"TExplain − erased {comparison.difference:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}]"
