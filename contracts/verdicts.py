@@ -7,7 +7,8 @@ difference that matters, and gets one of three verdicts, computed on the same im
 every control:
 
 - **pass**: for every control it must beat, the lower end of the 95% interval of the paired difference
-  (TExplain minus control, bootstrapped over images: contracts/intervals.py) lies above zero;
+  (TExplain minus control, bootstrapped over images: contracts/intervals.py; a Student t interval where the
+  unit is a seed, since a bootstrap over a handful of seeds is too narrow) lies above zero;
 - **fail**: for some control it must beat, the whole interval lies below ``min_effect``: the control is
   as good as TExplain to within what matters;
 - **inconclusive** otherwise, with the reason: a quality gate is not met, a control it must beat was not
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from contracts.intervals import mean_interval
+from contracts.intervals import mean_interval, seed_interval
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 VERDICTS_FORMAT = 1  # metrics.json "verdicts" -> {"format": VERDICTS_FORMAT, "rows": [...]}
@@ -104,7 +105,8 @@ class Verdict:
     tests: str
     comparisons: list[Comparison] = field(default_factory=list)
     ceilings: dict[str, float | None] = field(default_factory=dict)
-    images_to_decide: int | None = None
+    images_to_decide: int | None = None  # about how many units (see `unit`) would decide an inconclusive row
+    unit: str = "image"  # what n counts and the intervals are over: "image", or "seed" where the unit is a trained model
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -122,6 +124,11 @@ def _images_to_decide(undecided: list[Comparison], n: int, min_effect: float) ->
         distance = max(c.difference, min_effect - c.difference)  # > 0 since min_effect > 0
         needed.append(max(n + 1, math.ceil(n * (half / distance) ** 2)))
     return max(needed) if needed else None
+
+
+def paired_interval(difference: np.ndarray, unit: str):
+    """The 95% interval of the mean paired difference: a bootstrap over images, a t interval over seeds."""
+    return seed_interval(difference) if unit == "seed" else mean_interval(difference)
 
 
 def held_back(gates, n: int, unit: str = "image") -> str | None:
@@ -155,7 +162,7 @@ def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, 
         if other.shape != values.shape:
             raise ValueError(f"{metric}: control {control!r} has {other.size} values, TExplain {n}; they must be paired on the same {unit}s")
         difference = values - other
-        interval = mean_interval(difference)
+        interval = paired_interval(difference, unit)
         comparison = Comparison(control, float(other.mean()), float(difference.mean()))
         if interval is not None:
             comparison.low, comparison.high = interval.low, interval.high
@@ -166,7 +173,7 @@ def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, 
     mean = float(values.mean()) if n else float("nan")
 
     def verdict(kind: str, reason: str, to_decide: int | None = None) -> Verdict:
-        return Verdict(metric, kind, reason, mean, n, rule.min_effect, rule.tests, comparisons, ceilings, to_decide)
+        return Verdict(metric, kind, reason, mean, n, rule.min_effect, rule.tests, comparisons, ceilings, to_decide, unit)
 
     held = held_back(gates, n, unit)
     if held is not None:
@@ -223,7 +230,7 @@ def decide_equivalent(metric: str, a: np.ndarray | list[float], b: np.ndarray | 
     difference = values - other
     comparison = Comparison(control, float(other.mean()) if n else None, float(difference.mean()) if n else None,
                             reason=None if n else f"no {unit}s")
-    interval = mean_interval(difference) if n >= 2 else None
+    interval = paired_interval(difference, unit) if n >= 2 else None
     if interval is not None:
         comparison.low, comparison.high = interval.low, interval.high
         comparison.beats = interval.low > 0
@@ -231,7 +238,7 @@ def decide_equivalent(metric: str, a: np.ndarray | list[float], b: np.ndarray | 
     mean = float(values.mean()) if n else float("nan")
 
     def verdict(kind: str, reason: str, to_decide: int | None = None) -> Verdict:
-        return Verdict(metric, kind, reason, mean, n, margin, tests, [comparison], {}, to_decide)
+        return Verdict(metric, kind, reason, mean, n, margin, tests, [comparison], {}, to_decide, unit)
 
     held = held_back(gates, n, unit)
     if held is not None:

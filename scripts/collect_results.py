@@ -313,10 +313,10 @@ def verdicts_table(rows: list[dict]) -> list[str]:
         reason = _cell(row.get("reason") or "")
         to_decide = row.get("images_to_decide")
         if isinstance(to_decide, int) and not isinstance(to_decide, bool) and to_decide > 0 and "would decide" not in reason:
-            reason += f" (about {to_decide} images would decide)"
+            reason += f" (about {to_decide} {row.get('unit') or 'image'}s would decide)"
         lines.append([
             f"`{row.get('metric', '?')}`", f"**{row.get('verdict', '?')}**", "—" if texplain is None else f"{texplain:.3f}",
-            fmt(row.get("n")), *(control_cell(by_control[c]) if c in by_control else "" for c in controls), reason,
+            f"{fmt(row.get('n'))} {row.get('unit') or 'image'}s", *(control_cell(by_control[c]) if c in by_control else "" for c in controls), reason,
         ])
     return table(header, lines)
 

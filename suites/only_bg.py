@@ -28,6 +28,16 @@ one, and at chance for the balanced classifier. recall@k asks, per class, whethe
 background word is among the top-k shortcut words; a faithful explanation gives a clearly higher
 recall for the shortcut classifier than for the balanced one. The numbers are reported whichever way
 they fall.
+
+Its verdict (contracts/verdicts.py) says what that difference can and cannot show. Both probes read the same
+frozen features, and the translator reads them too, so every only_bg_t image gets ONE explanation for both:
+the difference reflects only which images each probe keeps, never an explanation that tells the probes
+apart. The suite therefore computes the same recall@k difference with ``truth_captions``, each explained
+image's true background word (from the world's scene graph) standing in for its explanation, which an
+explainer blind to the classifier reaches; TExplain must beat it, paired over classes, by ``MIN_EFFECT``.
+recall@k is one hit or miss per class and a synthetic world has at most six classes, fewer than the
+``MIN_IMAGES`` units a verdict needs, so the verdict is inconclusive today and says so; the row shows what
+truth_captions scores beside TExplain.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import numpy as np
 import torch
 
 from contracts.suite import SUITES, Suite
+from contracts.verdicts import MIN_IMAGES, Gate, VerdictRule, decide
 from harness.datasets.backgrounds_challenge import load_in9_mapping, read_backgrounds_challenge
 from harness.worlds.backgrounds_world import BackgroundsWorldSpec, make_backgrounds_world
 from harness.worlds.vocabulary import BACKGROUNDS, OBJECT_CLASSES
@@ -54,6 +65,9 @@ log = logging.getLogger(__name__)
 
 SHORTCUT = "shortcut"
 BALANCED = "balanced"
+# recall_at_k.difference's smallest difference that matters: a share of classes, so one class in five.
+MIN_EFFECT = 0.2
+VERDICT_RULE = VerdictRule(("truth_captions",), MIN_EFFECT, (), "classifier")
 
 
 @dataclass(frozen=True)
@@ -144,7 +158,7 @@ class OnlyBGSuite(Suite):
     # in order, so aggregate and summarize read only the records and a saved records.jsonl re-aggregates
     # to the same metrics (before, its sorted keys made 'balanced' the headline classifier on re-reading).
     # A run's metrics do not change.
-    version = 3  # 3: function words only and the lexicon filter (texplain/words.py)
+    version = 4  # 4: verdict rows in metrics.json; 3: function words only and the lexicon filter (texplain/words.py)
     config_class = OnlyBGConfig
     headline = ("recall_at_k.*", "keep_rate", "acc.original", "acc.only_bg_t", "bg_gap")
     # Two classes, two explained only_bg_t images each, small images: seconds on tiny models.
@@ -156,7 +170,9 @@ class OnlyBGSuite(Suite):
         "bg_gap": "acc(mixed_same) - acc(mixed_rand) (Xiao et al. 2021)",
         "recall_at_k.shortcut": "synthetic only: share of classes whose planted background word is among the top-k shortcut words, shortcut classifier",
         "recall_at_k.balanced": "the same for the classifier trained on balanced data",
-        "recall_at_k.difference": "recall_at_k.shortcut - recall_at_k.balanced; a faithful explanation makes it clearly positive",
+        "recall_at_k.difference": "recall_at_k.shortcut - recall_at_k.balanced; both probes share one explanation per image, so it "
+                                  "reflects which images each keeps; its verdict: above the same difference with each image's true "
+                                  f"background word as its explanation (truth_captions), paired over classes, min effect {MIN_EFFECT:g}",
         "balanced.keep_rate": "keep rate of the balanced classifier",
         "balanced.kept": "kept share of the balanced classifier",
         "balanced.bg_gap": "BG-gap of the balanced classifier",
@@ -362,13 +378,16 @@ class OnlyBGSuite(Suite):
             planted = {c: by_class[c] for c in records[0]["val_classes"] if c in by_class}
         return records[0]["val_classes"], planted, records[0]["classifiers"]
 
-    def _kept_and_all(self, records: list[dict], classifier: str):
+    def _kept_and_all(self, records: list[dict], classifier: str, explanation: Callable[[dict], WordStats] | None = None):
+        """Per class, the only_bg_t explanations of its kept images and of all its explained images; `explanation`
+        reads an explained record's words (default: TExplain's; truth_explanation for the truth_captions control)."""
+        explanation = explanation or (lambda record: WordStats.from_json(record["words_only_bg_t"]))
         kept: dict[str, list[WordStats]] = {c: [] for c in self._facts(records)[0]}
         every: dict[str, list[WordStats]] = defaultdict(list)
         for record in records:
             if "words_only_bg_t" not in record:
                 continue
-            stats = WordStats.from_json(record["words_only_bg_t"])
+            stats = explanation(record)
             every[record["class"]].append(stats)
             if record["kept"][classifier]:
                 kept[record["class"]].append(stats)
@@ -390,16 +409,45 @@ class OnlyBGSuite(Suite):
             if "mixed_same" in variations and "mixed_rand" in variations:
                 metrics[f"{prefix}bg_gap"] = metrics[f"{prefix}acc.mixed_same"] - metrics[f"{prefix}acc.mixed_rand"]
             if planted is not None:
-                kept, every = self._kept_and_all(records, classifier)
-                words = shortcut_words(kept, every, top=self.config.top_k)
-                # A class without val images has no record and no planted entry here; it has no words either: a miss.
-                hits = [c in planted and planted[c] in [w for w, _ in words.get(c, [])] for c in classes]
-                metrics[f"recall_at_k.{classifier}"] = float(np.mean(hits))
+                metrics[f"recall_at_k.{classifier}"] = float(np.mean(self._class_hits(records, classifier)))
         if planted is not None and f"recall_at_k.{SHORTCUT}" in metrics:
             metrics["recall_at_k.difference"] = metrics[f"recall_at_k.{SHORTCUT}"] - metrics[f"recall_at_k.{BALANCED}"]
         metrics["num_images"] = len(records)
         metrics["num_explained_only_bg_t"] = sum("words_only_bg_t" in r for r in records)
         return metrics
+
+    def _class_hits(self, records: list[dict], classifier: str, explanation: Callable[[dict], WordStats] | None = None) -> list[float]:
+        """Per val class, in order: 1 when its planted background word is among the top-k shortcut words of the
+        classifier (recall@k is their mean), else 0."""
+        classes, planted, _ = self._facts(records)
+        kept, every = self._kept_and_all(records, classifier, explanation)
+        words = shortcut_words(kept, every, top=self.config.top_k)
+        # A class without val images has no record and no planted entry here; it has no words either: a miss.
+        return [float(c in planted and planted[c] in [w for w, _ in words.get(c, [])]) for c in classes]
+
+    def verdicts(self, records: list[dict], details: dict) -> list[dict]:
+        """recall_at_k.difference against truth_captions, paired over classes (see the module's docstring)."""
+        classes, planted, scored = self._facts(records)
+        if planted is None or {SHORTCUT, BALANCED} - {c["name"] for c in scored}:
+            return []  # no planted truth (a real IN-9 tree): no recall@k, no headline to judge
+
+        def difference(explanation=None) -> list[float]:
+            return [s - b for s, b in zip(self._class_hits(records, SHORTCUT, explanation), self._class_hits(records, BALANCED, explanation))]
+
+        explained = [r for r in records if "words_only_bg_t" in r]
+        truth = None
+        if explained and all((r.get("truth") or {}).get("background") for r in explained):
+            truth = difference(truth_explanation)
+        n, k = len(classes), self.config.top_k
+        gate = Gate(f"{n} classes" if n >= MIN_IMAGES else
+                    f"recall@{k} is one hit or miss per class and this run has {n} classes: a verdict needs at least {MIN_IMAGES}, "
+                    f"and a synthetic world has at most {len(BACKGROUNDS)} (one planted background each). Both probes read the same "
+                    "frozen features and share one explanation per image, so the difference only reflects which images each keeps; "
+                    "truth_captions (each image's true background word as its explanation) shows what that alone scores",
+                    met=n >= MIN_IMAGES, value=float(n))
+        verdict = decide("only_bg.recall_at_k.difference", difference(), {"truth_captions": truth}, VERDICT_RULE, [gate], unit="class",
+                         not_run={"truth_captions": "the records hold no scene truth of the explained images"})
+        return [verdict.to_json()]
 
     def summarize(self, records: list[dict], context, out_dir: Path) -> tuple[dict, list[str]]:
         _, planted, scored = self._facts(records)
@@ -436,3 +484,9 @@ class OnlyBGSuite(Suite):
 
 
 VARIATIONS = ("original", "only_bg_b", "only_bg_t", "no_fg", "only_fg", "mixed_same", "mixed_rand", "mixed_next")
+
+
+def truth_explanation(record: dict) -> WordStats:
+    """The truth_captions control's explanation of an only_bg_t image: its true background word alone, which an
+    explainer faithful to the image and blind to the classifier names."""
+    return word_stats([record["truth"]["background"]])

@@ -156,8 +156,8 @@ GOLDEN_VERDICTS = """\
 
 | metric | verdict | TExplain | n | image_blind: value (TExplain − it [95%]) | permuted: value (TExplain − it [95%]) | reason |
 |---|---|---|---|---|---|---|
-| `explain.object_in_top_k_rate` | **pass** | 0.750 | 64 | 0.250 (+0.500 [+0.359, +0.641]) | not run | beats every control |
-| `explain.background_in_top_k_rate` | **inconclusive** | 0.750 | 64 | 0.700 (+0.050 [-0.031, +0.125]) |  | the interval against image_blind straddles 0 (about 180 images would decide) |
+| `explain.object_in_top_k_rate` | **pass** | 0.750 | 64 images | 0.250 (+0.500 [+0.359, +0.641]) | not run | beats every control |
+| `explain.background_in_top_k_rate` | **inconclusive** | 0.750 | 64 images | 0.700 (+0.050 [-0.031, +0.125]) |  | the interval against image_blind straddles 0 (about 180 images would decide) |
 """
 
 

@@ -290,7 +290,7 @@ def test_report_opens_with_the_verdict_table(run_dir):
         assert f".verdict.{word} {{" in html  # styled
     # Every control of any row, in order of first appearance; the difference with its interval; the ceiling.
     header = next(line for line in verdicts_md.splitlines() if line.startswith("| metric |"))
-    assert header == ("| metric | TExplain | images | min effect | image_blind | permuted | random_classifier | TExplain − image_blind [95%] | "
+    assert header == ("| metric | TExplain | n (images or seeds) | min effect | image_blind | permuted | random_classifier | TExplain − image_blind [95%] | "
                       "TExplain − permuted [95%] | TExplain − random_classifier [95%] | truth_captions (ceiling) | verdict | reason |")
     first = next(line for line in verdicts_md.splitlines() if line.startswith("| `explain.object_in_top_k_rate`"))
     assert first == ("| `explain.object_in_top_k_rate` | 0.900 | 40 | 0.050 | 0.480 | 0.200 |  | +0.420 [+0.310, +0.520] | +0.700 [+0.600, +0.800] |  | "

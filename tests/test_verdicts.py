@@ -421,3 +421,18 @@ def test_equivalent_gates_and_counts_hold_back_a_verdict():
         decide_equivalent("m", np.ones(3), np.ones(4), 0.1)
     with pytest.raises(ValueError, match="margin"):
         decide_equivalent("m", same, same, 0.0)
+
+
+def test_over_seeds_the_interval_is_students_t_not_a_bootstrap():
+    """Golden t interval (scipy.stats.t.ppf(0.975, 2) = 4.303): differences 0.1, 0.2, 0.3 have mean 0.2 and
+    standard error 0.1 / sqrt(3), so [0.2 - 0.2484, 0.2 + 0.2484]: inconclusive, where a bootstrap over the three
+    values (lower end about 0.1) would have passed. Every row records its unit."""
+    seeds = decide("m", [0.6, 0.7, 0.8], {"c": [0.5, 0.5, 0.5]}, VerdictRule(("c",), 0.05), unit="seed")
+    c = seeds.comparisons[0]
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)
+    assert (c.low, c.high) == pytest.approx((0.2 - half, 0.2 + half), abs=1e-9)
+    assert seeds.verdict == INCONCLUSIVE and seeds.unit == "seed" and seeds.to_json()["unit"] == "seed"
+    assert mean_interval(np.array([0.1, 0.2, 0.3])).low > 0  # what a bootstrap would have said
+    many = decide("m", [0.7] * 4 + [0.72] * 4, {"c": [0.5] * 8}, VerdictRule(("c",), 0.05), unit="seed")
+    assert many.verdict == PASS
+    assert decide("m", [0.7] * 12, {"c": [0.5] * 12}, VerdictRule(("c",), 0.05)).unit == "image"

@@ -16,6 +16,10 @@ A classifier is loaded from a spec string:
 
 ``random_weights=True`` builds a packaged or timm architecture with seeded random weights (a dry run at the
 real shapes without the weights: texplain/random_weights.py); the identity then says so.
+``random_top_blocks=L`` builds the trained packaged or timm classifier with its top L stages of ``blocks``
+and everything after them re-initialised to the same seeded random weights (one level of the cascading
+randomization control of Adebayo et al. 2018: explainers/cascading_randomization.py); the identity then
+records ``"random_top_blocks": L``.
 
 Preprocessing travels with the weights: it comes from timm's data config of the model, never from
 hand-copied constants. Features ``Z`` are the penultimate representation as tokens: a ViT's
@@ -190,14 +194,46 @@ def _random_model(source: str, rest: str) -> torch.nn.Module:
         return timm.create_model(name, pretrained=False)
 
 
+def _trained_model(source: str, rest: str) -> torch.nn.Module:
+    """The trained model of a packaged or timm spec."""
+    if source == "packaged":
+        return PACKAGED_CLASSIFIERS.get(rest)()
+    name, checkpoint = split_timm_spec(rest)
+    return _load_timm(name, checkpoint)
+
+
+def _top_blocks_randomized(spec: str, source: str, rest: str, levels: int) -> torch.nn.Module:
+    """The trained model of a packaged or timm spec with its top `levels` blocks (and everything after them)
+    taken from the seeded random model of the same architecture (texplain/random_weights.py)."""
+    import timm
+
+    from texplain.random_weights import randomize_top_blocks, seeded_weights
+
+    trained = _trained_model(source, rest)
+    if source == "packaged":
+        random_model = _random_model(source, rest)
+    else:
+        name, _ = split_timm_spec(rest)
+        if name.startswith("hf-hub:"):
+            raise TExplainError(f"{spec}: randomizing the top blocks needs an architecture name to build the random model from "
+                                "(timm:<arch>[.tag] or timm:<arch>@PATH), not an hf-hub: name")
+        # The trained model's head size: a local checkpoint may have a head other than the tag's. The seed
+        # draws the same weights as random_classifier's model wherever the shapes agree.
+        with seeded_weights():
+            random_model = timm.create_model(name, pretrained=False, num_classes=trained.num_classes)
+    return randomize_top_blocks(trained, random_model, levels, model_name=spec)
+
+
 class FrozenClassifier:
     """A frozen timm classifier plus its preprocessing, identified by spec and weights hash."""
 
-    def __init__(self, spec: str, model: torch.nn.Module, device: torch.device | str = "cpu", random_weights: bool = False):
+    def __init__(self, spec: str, model: torch.nn.Module, device: torch.device | str = "cpu", random_weights: bool = False,
+                 random_top_blocks: int | None = None):
         import timm
 
         self.spec = spec
         self.random_weights = random_weights
+        self.random_top_blocks = random_top_blocks
         self.device = torch.device(device)
         self.model = _freeze(model).to(self.device)
         self.data_config = timm.data.resolve_data_config({}, model=self.model)
@@ -207,16 +243,24 @@ class FrozenClassifier:
         self._feature_shape: tuple[int, int] | None = None
 
     @classmethod
-    def from_spec(cls, spec: str, device: torch.device | str = "cpu", *, random_weights: bool = False, preprocessing: dict | None = None):
+    def from_spec(cls, spec: str, device: torch.device | str = "cpu", *, random_weights: bool = False, preprocessing: dict | None = None,
+                  random_top_blocks: int | None = None):
         """The classifier of a spec string (see the module docstring); a ``python:`` spec gives a
         texplain.python_classifier.PythonClassifier, which imports and runs the code it names.
 
         random_weights: packaged and timm architectures built with seeded random weights instead of their
-        trained ones (texplain/random_weights.py), for dry runs. preprocessing: options for python: specs."""
+        trained ones (texplain/random_weights.py), for dry runs. preprocessing: options for python: specs.
+        random_top_blocks: the trained packaged or timm classifier with its top L stages of ``blocks`` and
+        everything after them re-initialised with the same seeded weights (cascading randomization)."""
         source, _, rest = spec.partition(":")
+        if random_top_blocks is not None and random_weights:
+            raise TExplainError(f"{spec}: random_top_blocks randomizes part of the trained weights and random_weights all of them; ask for one")
         if source == "python":
             if random_weights:
                 raise TExplainError(f"{spec}: random weights apply to packaged: and timm: classifiers; a python: factory decides its own weights")
+            if random_top_blocks is not None:
+                raise TExplainError(f"{spec}: randomizing the top blocks applies to packaged: and timm: classifiers (whose timm model has `blocks`); "
+                                    "a python: factory decides its own weights, so use packaged:efficientnet_lite0 or a timm: EfficientNet or ViT")
             # Loaded by name: that module stands above this one (its classifier is a HookedClassifier, a
             # FrozenClassifier), and it imports and runs the user's code, which only a python: spec asks for.
             python_classifier = importlib.import_module("texplain.python_classifier")
@@ -231,6 +275,8 @@ class FrozenClassifier:
             )
         if random_weights:
             return cls(spec, _random_model(source, rest), device, random_weights=True)
+        if random_top_blocks is not None:
+            return cls(spec, _top_blocks_randomized(spec, source, rest, random_top_blocks), device, random_top_blocks=random_top_blocks)
         if source == "packaged":
             model = PACKAGED_CLASSIFIERS.get(rest)()
         else:
@@ -247,6 +293,8 @@ class FrozenClassifier:
         }
         if self.random_weights:
             identity["random_weights"] = True  # absent otherwise: identities (and cache keys) of real models unchanged
+        if self.random_top_blocks is not None:
+            identity["random_top_blocks"] = self.random_top_blocks  # likewise absent otherwise
         return identity
 
     @staticmethod

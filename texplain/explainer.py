@@ -166,7 +166,10 @@ class Explainer:
         if random_weights:
             log.warning("%s was trained on models with %s", path, RANDOM_WEIGHTS_NOTE)
         if classifier is None:
-            classifier = FrozenClassifier.from_spec(recorded["spec"], resolved, random_weights=bool(recorded.get("random_weights")))
+            # A cascading-randomization control's translator reads a classifier whose top blocks were
+            # re-initialised (explainers/cascading_randomization.py): rebuild the same one.
+            classifier = FrozenClassifier.from_spec(recorded["spec"], resolved, random_weights=bool(recorded.get("random_weights")),
+                                                    random_top_blocks=recorded.get("random_top_blocks"))
         decoder = load_decoder(payload["decoder"]["kind"], payload["decoder"]["spec"], resolved, random_weights=bool(payload["decoder"].get("random_weights")))
         translator, _ = load_translator(Path(path), classifier, decoder.identity(), payload=payload)
         cache = FeatureCache(Path(cache_dir) / "features", classifier) if cache_dir is not None else None

@@ -40,6 +40,7 @@ from contracts.files import atomic_write_text
 from contracts.metrics import all_metrics, suite_metric_name
 from contracts.plugins import load_plugins
 from contracts.run_extensions import REPORT_SECTIONS
+from contracts.verdicts import CLASSIFIER_CONTROLS
 from harness.metrics.explain import per_class_rates
 from harness.reporting.html import badge, data_uri, img_html, md_cell, table_html, table_md  # noqa: F401  (md_cell, data_uri: report helpers)
 from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run, renamed_note
@@ -298,7 +299,7 @@ def _verdict_reason(row: dict) -> str:
     reason = str(row.get("reason") or "")
     to_decide = row.get("images_to_decide")
     if to_decide and "would decide" not in reason:
-        reason += f" (about {to_decide} images would decide)"
+        reason += f" (about {to_decide} {row.get('unit') or 'image'}s would decide)"
     return reason
 
 
@@ -318,7 +319,7 @@ def verdicts_section(ctx: _Context) -> Section:
     ceilings = _ordered_names(rows, "ceilings")
     # Markdown: one column per quantity. HTML: the same quantities in fewer, stacked cells (a control's mean over
     # its difference and interval; the verdict over its reason), so the verdict is on screen without scrolling.
-    header_md = ["metric", "TExplain", "images", "min effect", *controls, *(f"TExplain − {c} [95%]" for c in controls),
+    header_md = ["metric", "TExplain", "n (images or seeds)", "min effect", *controls, *(f"TExplain − {c} [95%]" for c in controls),
                  *(f"{c} (ceiling)" for c in ceilings), "verdict", "reason"]
     header_html = ["metric", "TExplain", *(f'{escape(c)}<div class="def">mean; TExplain − {escape(c)} [95%]</div>' for c in controls),
                    *(f'{escape(c)}<div class="def">ceiling</div>' for c in ceilings), "verdict and reason"]
@@ -358,7 +359,7 @@ def verdicts_section(ctx: _Context) -> Section:
         texplain_text = fmt_value(float(texplain)) if isinstance(texplain, (int, float)) else "-"
         metric = str(row.get("metric") or "?")
         n, min_effect = fmt_value(row.get("n")), fmt_value(row.get("min_effect"))
-        facts = f"{n} images; min effect {min_effect}" + (f"; tests {row['tests']}" if row.get("tests") else "")
+        facts = f"{n} {row.get('unit') or 'image'}s; min effect {min_effect}" + (f"; tests {row['tests']}" if row.get("tests") else "")
         reason = _verdict_reason(row)
         rows_html.append([
             f'<code>{escape(metric)}</code><div class="def">{escape(facts)}</div>', escape(texplain_text), *control_cells,
@@ -619,6 +620,11 @@ def explainers_section(ctx: _Context) -> Section:
     if not table:
         message = "No explainer table in this run (its images have no known truth, or it predates the table)."
         return Section("explainers", "TExplain and its controls", f'<p class="empty">{escape(message)}</p>', f"_{message}_")
+    # A trained control the config left out and no verdict needs (e.g. a cascading-randomization level) is
+    # named once below the table, not given a row of n/a; one a verdict needs keeps its row, so its absence shows.
+    left_out = [name for name, entry in table.items()
+                if entry.get("trained") and not entry.get("metrics") and name not in CLASSIFIER_CONTROLS]
+    table = {name: entry for name, entry in table.items() if name not in left_out}
     metrics = sorted({m for entry in table.values() for m in (entry.get("metrics") or {})})
     header = ["explainer", "reads image", "reads classifier", *metrics]
     rows_html, rows_md = [], []
@@ -634,7 +640,79 @@ def explainers_section(ctx: _Context) -> Section:
     definitions = "".join(f"<li><b>{escape(n)}</b>: {escape(e.get('definition', ''))}</li>" for n, e in table.items())
     html = f'<p class="sub">{escape(intro)}</p>' + table_html(header, rows_html, numeric=set(range(3, len(header)))) + f"<ul>{definitions}</ul>"
     markdown = intro + "\n\n" + table_md(header, rows_md) + "\n\n" + "\n".join(f"- **{n}**: {e.get('definition', '')}" for n, e in table.items())
+    if left_out:
+        note = f"Trained controls not run (left out by controls.trained): {', '.join(left_out)}."
+        html += f'<p class="sub">{escape(note)}</p>'
+        markdown += "\n\n" + note
+    cascade = cascade_parts(table, ctx.assets)
+    if cascade is not None:
+        html += cascade[0]
+        markdown += "\n\n" + cascade[1]
     return Section("explainers", "TExplain and its controls", html, markdown)
+
+
+# The cascading randomization controls are named by how many top blocks they randomize
+# (explainers/cascading_randomization.py: NAME_PREFIX); the report stands below the explainers and reads names only.
+CASCADE_PREFIX = "random_top_blocks_"
+CASCADE_METRICS = (
+    ("explain.object_in_top_k_rate", "object in top-k"),
+    ("explain.background_in_top_k_rate", "background in top-k"),
+    ("explain.object_doc_freq_mean", "object doc-freq mean"),
+    ("explain.background_doc_freq_mean", "background doc-freq mean"),
+)
+CASCADE_DEFINITION = (
+    "Cascading randomization (Adebayo et al., \"Sanity Checks for Saliency Maps\", NeurIPS 2018): the classifier's top blocks, "
+    "and everything after them, re-initialised to seeded random weights, and a translator trained on its features with the run's "
+    "recipe; an explanation that reads what the classifier learned should name the object and background less as more of the "
+    "network is randomized from the top down. Shown, not a control the verdicts need (its lower blocks are still trained)."
+)
+
+
+def _cascade_rows(table: dict) -> list[tuple[str, float | None, dict]]:
+    """(label, blocks randomized or None for all, entry) of TExplain, each cascade level that ran (fewest blocks
+    first) and random_classifier (every weight) when it ran."""
+    levels = []
+    for name, entry in table.items():
+        suffix = name.removeprefix(CASCADE_PREFIX)
+        if name.startswith(CASCADE_PREFIX) and suffix.isdigit() and entry.get("metrics"):
+            levels.append((int(suffix), name, entry))
+    rows = []
+    if (table.get("texplain") or {}).get("metrics"):
+        rows.append(("texplain (0: the trained classifier)", 0, table["texplain"]))
+    rows += [(f"{name} (top {count})", count, entry) for count, name, entry in sorted(levels)]
+    if (table.get("random_classifier") or {}).get("metrics"):
+        rows.append(("random_classifier (all, the stem too)", None, table["random_classifier"]))
+    return rows
+
+
+def cascade_parts(table: dict, assets: Path) -> tuple[str, str] | None:
+    """The "Cascading randomization" subsection of the explainers section: the main per-image metrics (95%
+    interval over images) with 0, each level's and all blocks randomized, and a chart of the top-k rates by
+    blocks randomized; None when no cascade level ran."""
+    if not any(name.startswith(CASCADE_PREFIX) and (entry or {}).get("metrics") for name, entry in table.items()):
+        return None
+    rows = _cascade_rows(table)
+    header = ["explainer (top blocks randomized)", *(label for _, label in CASCADE_METRICS)]
+    cells = []
+    for label, _, entry in rows:
+        values, intervals = entry.get("metrics") or {}, entry.get("intervals") or {}
+        cells.append([label, *(fmt_interval(values[m], intervals.get(m)) if m in values else "n/a" for m, _ in CASCADE_METRICS)])
+    series = []
+    for metric, label in CASCADE_METRICS[:2]:
+        # random_classifier has no block count here (the run does not record how many the classifier has): table only.
+        points = [(float(count), float(entry["metrics"][metric])) for _, count, entry in rows if count is not None and metric in entry["metrics"]]
+        if points:
+            series.append(Series(label, points))
+    svg = line_chart(series, "top blocks randomized (0: the trained classifier)", "share of images")
+    atomic_write_text(assets / "cascading_randomization.svg", svg + "\n")
+    numeric = set(range(1, len(header)))
+    html = ('<h3 id="cascading-randomization">Cascading randomization</h3>'
+            f'<p class="sub">{escape(CASCADE_DEFINITION)}</p>'
+            + table_html(header, [[escape(c) for c in row] for row in cells], numeric=numeric, css="compact")
+            + f'<div class="chart">{svg}</div>')
+    markdown = (f"### Cascading randomization\n\n{CASCADE_DEFINITION}\n\n" + table_md(header, cells)
+                + f"\n\n![top-k rates by top blocks randomized]({ASSETS}/cascading_randomization.svg)")
+    return html, markdown
 
 
 def training_section(ctx: _Context) -> Section:

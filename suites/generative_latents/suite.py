@@ -25,6 +25,14 @@ Metrics (harness/metrics/captions, every definition labelled): ``<reference>.<me
 images (interval over images), ``<reference>.<metric>.category_mean`` the mean over categories of the
 category-pooled score (the paper's per-category average), and ``.corpus`` the whole set's score for the
 metrics that aggregate statistics (METEOR 1.5, BLEU-4).
+
+Verdicts (contracts/verdicts.py): captions written from one template score well against each other whatever
+they show (a world caption of a different scene scores ROUGE-L ~0.4 against a scene's five), so a high score
+alone says nothing. Each headline metric (ROUGE-L, METEOR, cosine), against each reference kind, gets a
+verdict against the ``permuted`` control: the same explanation sentences scored against the captions of
+another image (scoring.py's fixed, seeded derangement, another category wherever possible), paired over
+images; pass when the lower end of the 95% interval of the difference is above 0, fail when the whole
+interval lies below ``MIN_EFFECT`` (0.02).
 """
 
 from __future__ import annotations
@@ -41,13 +49,14 @@ import torch
 from contracts.hub_models import HubModel
 from contracts.intervals import mean_interval
 from contracts.run_context import CaptionedFeatures
-from contracts.suite import SUITES, StepSeconds, Suite
+from contracts.suite import SUITES, StepSeconds, Suite, matches_metric
+from contracts.verdicts import Verdict, VerdictRule, decide
 from harness.datasets.coco_captions import read_coco_captions, read_coco_scenes
 from harness.metrics.captions import METRIC_NAMES, caption_metric, provenance
 from harness.worlds.captions_world import CaptionsWorldSpec, make_captions_world
 from harness.worlds.vocabulary import OBJECT_CLASSES
 from suites.generative_latents.config import GenerativeLatentsConfig
-from suites.generative_latents.scoring import score_all
+from suites.generative_latents.scoring import mismatched_partners, score_all
 from texplain.errors import TExplainError
 from texplain.hashing import hash_file, hash_json
 from texplain.precision import cpu_flags, cpu_model
@@ -61,8 +70,19 @@ _REFERENCE_TEXT = {
     "truth": "the text the image came from (the prompt, or the synthetic world's true captions)",
 }
 AGGREGATED = ("meteor_jar", "bleu4")  # set scores from pooled statistics, reported as .corpus too
+HEADLINE = ("captioner.rouge_l_coco", "captioner.meteor_*", "captioner.cosine")
+# The permuted control's smallest difference that matters, in the metrics' own units (ROUGE-L, METEOR and the
+# cosine all lie in [0, 1]): 0.02 is about one shared word in a 10-word sentence's ROUGE-L.
+MIN_EFFECT = 0.02
+VERDICT_RULE = VerdictRule(("permuted",), MIN_EFFECT, (), "content")
+PERMUTED_MEANS = "permuted: the same explanations scored against the captions of another image, of another category where possible"
 # TExplain Table 1 (26 COCO categories, SD latents, BLIP captions, BERT cosine).
 PAPER_TABLE1 = {"cosine": 0.845, "rouge": 40.39, "meteor": 38.95, "categories": 26}
+
+
+def _verdict_metric(name: str) -> bool:
+    """The caption metrics that get a verdict: the headline's (ROUGE-L of pycocoevalcap, both METEORs, the cosine)."""
+    return any(matches_metric(f"captioner.{name}", pattern) for pattern in HEADLINE)
 
 
 def _definitions() -> dict[str, str]:
@@ -71,6 +91,9 @@ def _definitions() -> dict[str, str]:
         for name in METRIC_NAMES:
             what = caption_metric(name).definition
             table[f"{ref}.{name}"] = f"{what}; per image (its explanation sentences vs {_REFERENCE_TEXT[ref]}), mean over images"
+            if _verdict_metric(name):
+                table[f"{ref}.{name}"] += (f"; its verdict: above the same explanations scored against another image's captions "
+                                           f"(permuted, another category where possible) on the same images, min effect {MIN_EFFECT:g}")
             table[f"{ref}.{name}.category_mean"] = f"{what}; per category with its images' sentences and captions pooled, mean over categories"
         for name in AGGREGATED:
             table[f"{ref}.{name}.corpus"] = f"{caption_metric(name).definition}; over every segment of every image at once"
@@ -82,9 +105,11 @@ def _definitions() -> dict[str, str]:
 @SUITES.register("generative_latents")
 class GenerativeLatentsSuite(Suite):
     name = "generative_latents"
-    version = 2  # 2: the stand-in captioner samples only the num_captions sentences it keeps
+    # 2: the stand-in captioner samples only the num_captions sentences it keeps; 3: records carry the permuted
+    # control (each explanation scored against another image's captions) that the verdicts rest on.
+    version = 3  # 3: the permuted control and verdict rows (scoring.py mismatched_partners)
     config_class = GenerativeLatentsConfig
-    headline = ("captioner.rouge_l_coco", "captioner.meteor_*", "captioner.cosine")
+    headline = HEADLINE
     # Two categories, one held-out image each, 32 px, one epoch of everything, Java-free metrics: seconds.
     tiny_options = {
         "categories": "boat,car", "images_per_category": 1, "image_size": 32, "train_images": 8, "translator_epochs": 1,
@@ -150,8 +175,10 @@ class GenerativeLatentsSuite(Suite):
         explanations = {i: sentences[f"latent/{i}"] for i in ids}
         nltk_data = str(context.cache_root / "nltk_data")
         metrics_config = self.config.metrics_config(nltk_data)
+        # The permuted control: each explanation against another image's captions (scoring.py), decided in verdicts().
+        partners = mismatched_partners(ids, data["categories"], context.config.seed)
         with self._timed("scoring"):
-            scores = score_all(explanations, data["references"], data["categories"], metrics_config)
+            scores = score_all(explanations, data["references"], data["categories"], metrics_config, partners)
         categories = list(dict.fromkeys(data["categories"][i] for i in ids))
         metric_names = list(metrics_config.metrics)
         for image_id in ids:
@@ -168,6 +195,10 @@ class GenerativeLatentsSuite(Suite):
                 # nothing but the records (re-scoring would need Java and the embedder).
                 "category_scores": {ref: {m: scores["per_category"][ref][m][category] for m in metric_names} for ref in REFERENCES},
                 "set_scores": {ref: {m: scores["corpus"][ref][m] for m in metric_names if m in AGGREGATED} for ref in REFERENCES},
+                # The same sentences scored against the captions of the partner image (none with a single image).
+                "permuted": ({"partner": partners[image_id],
+                              "per_image_metrics": {f"{ref}.{m}": scores["permuted"][ref][m][image_id] for ref in REFERENCES for m in metric_names}}
+                             if partners else None),
                 "categories": categories,
                 "metric_names": metric_names,
                 "path": data["path"],
@@ -274,6 +305,9 @@ class GenerativeLatentsSuite(Suite):
             "header": header, "rows": per_category_rows, "note": None,
         }
         return [table1, per_category]
+
+    def verdicts(self, records: list[dict], details: dict) -> list[dict]:
+        return [v.to_json() for v in caption_verdicts(records)]
 
     def stand_in(self, context) -> str | None:
         if not self.config.stand_in:
@@ -463,6 +497,29 @@ class GenerativeLatentsSuite(Suite):
             "references": {"captioner": dict(zip(ids, blip)), "truth": truth},
             "path": f"{cfg.generator} + {cfg.captioner}",
         }
+
+
+def caption_verdicts(records: list[dict]) -> list[Verdict]:
+    """Each headline caption metric, against each reference kind: TExplain's explanations of an image's latent
+    scored against that image's captions, minus the same explanations scored against its partner's (the
+    permuted control), paired over images. A template shared by every caption scores the same in both, so
+    only what the explanation says about this image can pass."""
+    if not records:
+        return []
+    rows = []
+    for ref in REFERENCES:
+        for name in (n for n in records[0]["metric_names"] if _verdict_metric(n)):
+            key = f"{ref}.{name}"
+            texplain = [r["per_image_metrics"][key] for r in records]
+            # Every image has a partner or none has (one image; records written before the control existed).
+            permuted = [r["permuted"]["per_image_metrics"][key] for r in records] if all(r.get("permuted") for r in records) else None
+            why = ("one image: no other image's captions to score against" if len(records) < 2
+                   else "these records predate the permuted control (suite version 3)")
+            verdict = decide(f"generative_latents.{key}", texplain, {"permuted": permuted}, VERDICT_RULE,
+                             not_run={"permuted": why} if permuted is None else None)
+            verdict.reason += f" ({PERMUTED_MEANS})"
+            rows.append(verdict)
+    return rows
 
 
 def category_table(records: list[dict]) -> dict[str, dict]:

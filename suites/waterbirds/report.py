@@ -40,7 +40,9 @@ PAPER_SELECTED_SHARE_TEXT = 29.0  # Section 4.4's text; Table 2 says 26% masked
 def _pm(metrics: dict, name: str, method: str) -> str:
     if f"{name}.{method}" not in metrics:
         return "-"
-    return f"{100 * metrics[f'{name}.{method}']:.2f} ± {100 * metrics.get(f'{name}_std.{method}', 0.0):.2f}"
+    # One seed has no spread over seeds: "n/a", not the 0 that metrics.json keeps for it.
+    spread = f"{100 * metrics.get(f'{name}_std.{method}', 0.0):.2f}" if metrics.get("num_seeds", 0) > 1 else "n/a"
+    return f"{100 * metrics[f'{name}.{method}']:.2f} ± {spread}"
 
 
 def _paper(method: str) -> list[str]:

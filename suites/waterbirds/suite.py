@@ -12,7 +12,8 @@ new baseline does not retrain ERM, and a killed suite resumes.
 
 Records: one per training image (its class, group, explanation words of seed 0, the selected word and
 which methods masked it, per seed) and one per test image (its group and every method's prediction per
-seed). aggregate() computes every number of the table from them alone (group_metrics.py).
+seed). aggregate() computes every number of the table from them alone (group_metrics.py), and verdicts() the
+headlines' verdicts, paired and decided over seeds, since the unit is a trained model (verdicts.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from suites.waterbirds.methods import LABELS, MASKED_METHODS, METHODS, heatmap_m
 from suites.waterbirds.report import PAPER, render_clouds, render_sample_figure, table_rows
 from suites.waterbirds.selection import select
 from suites.waterbirds.training import TrainSettings, build_model, data_config, load_weights, predict, train_classifier, weights_hash
+from suites.waterbirds.verdicts import DETECT_MIN_EFFECT, MIN_EFFECT, MIN_SEEDS, detection_verdict, mitigation_verdicts
 from texplain.hashing import hash_json
 from texplain.precision import resolve_precision
 from texplain.words import WordStats, merge_stats, word_stats
@@ -45,15 +47,18 @@ log = logging.getLogger(__name__)
 
 STAGE_VERSION = 1  # raised whenever a change can move a sub-step's outputs
 SAMPLE_FIGURE = "selected_masks.png"
+VERDICT_NOTE = (f"; its verdict (TExplain's methods): against ERM, RandMask (both) and MaskTune, paired by seed, min effect {MIN_EFFECT:g}, "
+                f"at least {MIN_SEEDS} seeds (suites/waterbirds/verdicts.py)")
 
 
 def _definitions() -> dict[str, str]:
     return {
-        "worst_group.<method>": "lowest of the four test group accuracies (landbird/land, landbird/water, waterbird/land, waterbird/water), mean over seeds",
-        "worst_group_std.<method>": "standard deviation over seeds (ddof=1) of the worst-group accuracy",
+        "worst_group.<method>": "lowest of the four test group accuracies (landbird/land, landbird/water, waterbird/land, waterbird/water), mean over seeds"
+                                f"{VERDICT_NOTE}",
+        "worst_group_std.<method>": "standard deviation over seeds (ddof=1) of the worst-group accuracy (0 here with one seed, where it is n/a)",
         "avg_weighted.<method>": "test group accuracies weighted by the training split's group proportions (WILDS adj_acc_avg, group DRO), mean over seeds",
         "avg_weighted_std.<method>": "standard deviation over seeds of avg_weighted",
-        "avg_test.<method>": "plain test accuracy (MaskTune's and DFR's 'average accuracy'), mean over seeds",
+        "avg_test.<method>": f"plain test accuracy (MaskTune's and DFR's 'average accuracy'), mean over seeds{VERDICT_NOTE}",
         "avg_test_std.<method>": "standard deviation over seeds of avg_test",
         "avg_groups.<method>": "unweighted mean of the four test group accuracies, mean over seeds",
         "avg_groups_std.<method>": "standard deviation over seeds of avg_groups",
@@ -68,7 +73,8 @@ def _definitions() -> dict[str, str]:
         "detect.doc_freq.erm.<class>": "share of the ERM model's explanations' sentences that contain the planted place word",
         "detect.doc_freq.balanced.<class>": "the same share through the model trained on the balanced copy",
         "detect.doc_freq_difference.<class>": "detect.doc_freq.erm minus detect.doc_freq.balanced (positive: the ERM model's explanations name the planted background more)",
-        "detect.doc_freq_difference.mean": "mean over classes of detect.doc_freq_difference",
+        "detect.doc_freq_difference.mean": "mean over classes of detect.doc_freq_difference; its verdict: the ERM model against the "
+                                           f"balanced model, min effect {DETECT_MIN_EFFECT:g}, decided over seeds (detection runs at seed 0 only)",
         "detect.rank_difference.<class>": "detect.rank.balanced minus detect.rank.erm (positive: the planted background ranks higher for ERM)",
         "num_seeds": "seeds each method ran with",
         "num_train": "number of training images of the world or dataset",
@@ -123,7 +129,8 @@ def change_table(per_seed: dict[str, list]) -> dict:
         changes = worst_group_changes(per_seed, method)
         mean, std = mean_and_std(changes)
         up, down = sum(c > 1e-9 for c in changes), sum(c < -1e-9 for c in changes)
-        rows.append([LABELS[method], ", ".join(f"{100 * c:+.1f}" for c in changes), f"{100 * mean:+.2f} ± {100 * std:.2f}",
+        spread = f"{100 * std:.2f}" if seeds > 1 else "n/a"  # one seed has no spread, not a spread of 0
+        rows.append([LABELS[method], ", ".join(f"{100 * c:+.1f}" for c in changes), f"{100 * mean:+.2f} ± {spread}",
                      f"{up} / {seeds - up - down} / {down}"])
     erm = ", ".join(f"{100 * run.worst_group:.1f}" for run in per_seed["erm"])
     return {
@@ -132,14 +139,14 @@ def change_table(per_seed: dict[str, list]) -> dict:
         "rows": rows,
         "note": f"Each seed's methods start from that seed's ERM model (worst group per seed: {erm}) and are scored on the same "
                 f"test images, so the per-seed difference removes ERM's own seed-to-seed spread. {seeds} seed(s); "
-                "the standard deviation is over seeds (ddof=1; 0 for one seed).",
+                "the standard deviation is over seeds (ddof=1; n/a for one seed).",
     }
 
 
 @SUITES.register("waterbirds")
 class WaterbirdsSuite(Suite):
     name = "waterbirds"
-    version = 1
+    version = 2  # 2: verdict rows in metrics.json (suites/waterbirds/verdicts.py)
     config_class = WaterbirdsConfig
     definitions = _definitions()
     higher_is_better = _directions()
@@ -485,6 +492,15 @@ class WaterbirdsSuite(Suite):
         if any(r["split"] == "test" for r in records):
             tables.append(change_table(per_seed_accuracy(records)))
         return tables
+
+    def verdicts(self, records: list[dict], details: dict) -> list[dict]:
+        """The headlines' verdicts, decided over seeds (suites/waterbirds/verdicts.py): the TExplain methods' worst-group
+        and test accuracy against ERM, RandMask and MaskTune, and detection against the balanced model."""
+        if not any(r["split"] == "test" for r in records):
+            return []
+        rows = mitigation_verdicts(per_seed_accuracy(records))
+        detection = detection_verdict(self.aggregate(records))
+        return [v.to_json() for v in rows + ([detection] if detection is not None else [])]
 
     def stand_in(self, context) -> str | None:
         cfg = self.config
