@@ -277,6 +277,7 @@ def test_a_faithful_run_without_its_trained_controls_is_never_a_pass():
         assert row["verdict"] == INCONCLUSIVE, (metric, row["reason"])
         assert row["n"] == len(TRUTH) and row["texplain"] == 1.0
         assert "shuffled_captions" in row["reason"] and "random_classifier" in row["reason"] and "controls.trained" in row["reason"]
+        assert row["reason"].endswith("--config validate (or controls.trained) runs every trained control")  # what decides it
         comparisons = {c["control"]: c for c in row["comparisons"]}
         assert set(comparisons) == set(CONTENT_CONTROLS)
         for control in ("image_blind", "permuted"):  # run, and clearly beaten

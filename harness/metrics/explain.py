@@ -20,7 +20,7 @@ from contracts.explainers import EXPLAINERS, ExplainerInputs, ExplainerUnavailab
 from contracts.intervals import mean_interval
 from contracts.metrics import HIGHER, METRICS, NONE, Metric
 from contracts.plugins import load_plugins
-from contracts.verdicts import VERDICTS_FORMAT, Gate, content_rule, decide
+from contracts.verdicts import INCONCLUSIVE, VERDICTS_FORMAT, Gate, content_rule, decide
 from texplain.words import WordStats
 
 # A rate or a mean share of sentences: a difference under 5 points is not one a reader should act on.
@@ -146,8 +146,22 @@ def explainer_verdicts(table: dict[str, dict], gates: list[Gate] = ()) -> dict:
                 continue
             controls = {name: entry["per_image"].get(metric.name) for name, entry in table.items() if name != TEXPLAIN and entry.get("metrics")}
             not_run = {name: entry.get("reason", "not run") for name, entry in table.items() if not entry.get("metrics")}
-            rows.append(decide(metric.name, ours["per_image"][metric.name], controls, metric.verdict, list(gates), not_run=not_run).to_json())
+            verdict = decide(metric.name, ours["per_image"][metric.name], controls, metric.verdict, list(gates), not_run=not_run)
+            rows.append(_with_what_decides(verdict).to_json())
     return {"format": VERDICTS_FORMAT, "rows": rows}
+
+
+def _with_what_decides(verdict):
+    """An inconclusive row of the main run names the setting that decides it: more held-out images where the
+    interval is too wide, the trained controls where one did not run."""
+    if verdict.verdict != INCONCLUSIVE:
+        return verdict
+    if verdict.images_to_decide:
+        verdict.reason += (f"; --set explain.num_images={verdict.images_to_decide} would give them "
+                           "(--config validate runs 128 held-out images and everything else that decides)")
+    elif any(c.control_value is None for c in verdict.comparisons):
+        verdict.reason += "; --config validate (or controls.trained) runs every trained control"
+    return verdict
 
 
 def per_class_rates(records: list[dict], top_k: int, object_words: list[str] | None = None) -> list[dict]:
