@@ -45,7 +45,7 @@ class Interval:
     low: float
     high: float
     level: float
-    method: str  # BCA or PERCENTILE
+    method: str  # BCA or PERCENTILE (bootstrap over images), or STUDENT_T (seed_interval)
     resamples: int
     n: int  # images with a value
     seed: int
@@ -54,7 +54,7 @@ class Interval:
         return asdict(self)
 
 
-STUDENT_T = "t"  # seed_interval: over seeds, not resampled
+STUDENT_T = "t"  # Interval.method of seed_interval: over seeds, not resampled
 
 
 def mean_interval(values, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED) -> Interval | None:

@@ -126,6 +126,12 @@ def _images_to_decide(undecided: list[Comparison], n: int, min_effect: float) ->
     return max(needed) if needed else None
 
 
+def units(unit: str | None) -> str:
+    """The plural a reason or a table counts n in: images, seeds, classes."""
+    unit = unit or "image"
+    return unit + ("es" if unit.endswith("s") else "s")
+
+
 def paired_interval(difference: np.ndarray, unit: str):
     """The 95% interval of the mean paired difference: a bootstrap over images, a t interval over seeds."""
     return seed_interval(difference) if unit == "seed" else mean_interval(difference)
@@ -139,7 +145,7 @@ def held_back(gates, n: int, unit: str = "image") -> str | None:
     if unit == "seed" and n < 2:
         return "one seed: a trained model's spread over seeds is n/a, and no verdict rests on one seed"
     if n < MIN_IMAGES and unit == "image":
-        return f"{n} {unit}s; a verdict needs at least {MIN_IMAGES}"
+        return f"{n} {units(unit)}; a verdict needs at least {MIN_IMAGES}"
     return None
 
 
@@ -160,7 +166,7 @@ def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, 
             continue
         other = np.asarray(other, dtype=np.float64)
         if other.shape != values.shape:
-            raise ValueError(f"{metric}: control {control!r} has {other.size} values, TExplain {n}; they must be paired on the same {unit}s")
+            raise ValueError(f"{metric}: control {control!r} has {other.size} values, TExplain {n}; they must be paired on the same {units(unit)}")
         difference = values - other
         interval = paired_interval(difference, unit)
         comparison = Comparison(control, float(other.mean()), float(difference.mean()))
@@ -189,7 +195,7 @@ def decide(metric: str, texplain: np.ndarray | list[float], controls: dict[str, 
     if undecided:
         to_decide = _images_to_decide(undecided, n, rule.min_effect)
         names = ", ".join(c.control for c in undecided)
-        more = f"; about {to_decide} {unit}s would decide" if to_decide else ""
+        more = f"; about {to_decide} {units(unit)} would decide" if to_decide else ""
         return verdict(INCONCLUSIVE, f"the interval of the difference straddles 0 or {rule.min_effect:g} for {names}{more}", to_decide)
     return verdict(PASS, f"above every control it must beat ({', '.join(rule.must_beat)}), each interval's lower end above 0")
 
@@ -225,11 +231,11 @@ def decide_equivalent(metric: str, a: np.ndarray | list[float], b: np.ndarray | 
     values = np.asarray(a, dtype=np.float64)
     other = np.asarray(b, dtype=np.float64)
     if other.shape != values.shape:
-        raise ValueError(f"{metric}: {control!r} has {other.size} values, the other side {values.size}; they must be paired on the same {unit}s")
+        raise ValueError(f"{metric}: {control!r} has {other.size} values, the other side {values.size}; they must be paired on the same {units(unit)}")
     n = int(values.size)
     difference = values - other
     comparison = Comparison(control, float(other.mean()) if n else None, float(difference.mean()) if n else None,
-                            reason=None if n else f"no {unit}s")
+                            reason=None if n else f"no {units(unit)}")
     interval = paired_interval(difference, unit) if n >= 2 else None
     if interval is not None:
         comparison.low, comparison.high = interval.low, interval.high
@@ -244,12 +250,12 @@ def decide_equivalent(metric: str, a: np.ndarray | list[float], b: np.ndarray | 
     if held is not None:
         return verdict(INCONCLUSIVE, held)
     if interval is None:
-        return verdict(INCONCLUSIVE, f"{n} {unit}s: no interval")
+        return verdict(INCONCLUSIVE, f"{n} {units(unit)}: no interval")
     where = f"difference {comparison.difference:+.3f}, interval [{interval.low:+.3f}, {interval.high:+.3f}]"
     if comparison.as_good:
         return verdict(PASS, f"equivalent to {control} to within ±{margin:g}: the whole interval lies inside ({where})")
     if interval.low > margin or interval.high < -margin:
         return verdict(FAIL, f"differs from {control} by more than {margin:g}: the whole interval lies outside ±{margin:g} ({where})")
     to_decide = _images_to_decide_equivalence(comparison.difference, interval.low, interval.high, n, margin)
-    more = f"; about {to_decide} {unit}s would decide" if to_decide else ""
+    more = f"; about {to_decide} {units(unit)} would decide" if to_decide else ""
     return verdict(INCONCLUSIVE, f"the interval crosses ±{margin:g} ({where}){more}", to_decide)

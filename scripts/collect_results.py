@@ -296,6 +296,12 @@ def control_cell(comparison: dict) -> str:
     return f"{value:.3f} ({difference})"
 
 
+def units(unit: str | None) -> str:
+    """The plural n is counted in (contracts/verdicts.py units; this script imports nothing of the project)."""
+    unit = unit or "image"
+    return unit + ("es" if unit.endswith("s") else "s")
+
+
 def verdicts_table(rows: list[dict]) -> list[str]:
     # One column per control named in any row, in order of first appearance (the rules list them in one fixed
     # order); a cell stays empty where a metric's rule does not ask for that control.
@@ -313,10 +319,10 @@ def verdicts_table(rows: list[dict]) -> list[str]:
         reason = _cell(row.get("reason") or "")
         to_decide = row.get("images_to_decide")
         if isinstance(to_decide, int) and not isinstance(to_decide, bool) and to_decide > 0 and "would decide" not in reason:
-            reason += f" (about {to_decide} {row.get('unit') or 'image'}s would decide)"
+            reason += f" (about {to_decide} {units(row.get('unit'))} would decide)"
         lines.append([
             f"`{row.get('metric', '?')}`", f"**{row.get('verdict', '?')}**", "—" if texplain is None else f"{texplain:.3f}",
-            f"{fmt(row.get('n'))} {row.get('unit') or 'image'}s", *(control_cell(by_control[c]) if c in by_control else "" for c in controls), reason,
+            f"{fmt(row.get('n'))} {units(row.get('unit'))}", *(control_cell(by_control[c]) if c in by_control else "" for c in controls), reason,
         ])
     return table(header, lines)
 

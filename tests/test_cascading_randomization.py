@@ -193,3 +193,21 @@ def test_write_report_puts_the_cascade_under_the_controls(tmp_path):
     assert 'id="cascading-randomization"' in html and "### Cascading randomization" in markdown
     assert html.index('id="explainers"') < html.index('id="cascading-randomization"') < html.index('id="suites"')
     assert (paths.assets / "cascading_randomization.svg").is_file()
+
+
+def test_a_control_left_out_is_named_once_and_one_that_could_not_run_keeps_its_row(tmp_path):
+    run = make_run(tmp_path, "left-out", 12)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["explainers"] = {
+        "texplain": _entry(0.9),
+        "random_top_blocks_1": {"definition": "d", "trained": True, "metrics": None,
+                                "reason": "left out by the config's controls.trained (it trains a translator of its own)"},
+        "random_top_blocks_3": {"definition": "d", "trained": True, "metrics": None,
+                                "reason": "the classifier python:x cannot be built with its top 3 block(s) randomized"},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    markdown = write_report(run).markdown.read_text()
+    section = markdown.split("TExplain and its controls", 1)[1]
+    assert "| random_top_blocks_3 |" in section  # asked for and failed: its row stays
+    assert "| random_top_blocks_1 |" not in section
+    assert "Trained controls not run (left out by controls.trained): random_top_blocks_1." in section

@@ -290,16 +290,16 @@ def test_report_opens_with_the_verdict_table(run_dir):
         assert f".verdict.{word} {{" in html  # styled
     # Every control of any row, in order of first appearance; the difference with its interval; the ceiling.
     header = next(line for line in verdicts_md.splitlines() if line.startswith("| metric |"))
-    assert header == ("| metric | TExplain | n (images or seeds) | min effect | image_blind | permuted | random_classifier | TExplain − image_blind [95%] | "
+    assert header == ("| metric | TExplain | n | min effect | image_blind | permuted | random_classifier | TExplain − image_blind [95%] | "
                       "TExplain − permuted [95%] | TExplain − random_classifier [95%] | truth_captions (ceiling) | verdict | reason |")
     first = next(line for line in verdicts_md.splitlines() if line.startswith("| `explain.object_in_top_k_rate`"))
-    assert first == ("| `explain.object_in_top_k_rate` | 0.900 | 40 | 0.050 | 0.480 | 0.200 |  | +0.420 [+0.310, +0.520] | +0.700 [+0.600, +0.800] |  | "
+    assert first == ("| `explain.object_in_top_k_rate` | 0.900 | 40 images | 0.050 | 0.480 | 0.200 |  | +0.420 [+0.310, +0.520] | +0.700 [+0.600, +0.800] |  | "
                      "0.950 | **pass** | above every control it must beat, each interval's lower end above 0 |")
     # HTML stacks a control's mean, the difference and its interval in one cell, so the verdict stays on screen.
     assert '0.480<div class="diff">+0.420</div><div class="diff">[+0.310, +0.520]</div>' in verdicts_html and "0.950" in verdicts_html
     assert '<span class="verdict pass">pass</span><div class="def">above every control' in verdicts_html  # the reason follows the verdict
     assert "not run (no classifier weights to randomize)" in verdicts_md and 'title="no classifier weights to randomize">not run<' in verdicts_html
-    assert "| 0.300 | 40 | 0.050 | 0.100 | 0.290 |  | +0.200 [+0.100, +0.300] | +0.010 [-0.020, +0.040] |  | not run | **fail** |" in verdicts_md
+    assert "| 0.300 | 40 images | 0.050 | 0.100 | 0.290 |  | +0.200 [+0.100, +0.300] | +0.010 [-0.020, +0.040] |  | not run | **fail** |" in verdicts_md
     assert "about 150 images would decide" in verdicts_md  # images_to_decide, where the reason does not say it
     # The one line defining the three verdicts, under the table, in both forms.
     for text, bold in ((verdicts_html, "<b>{}</b>: "), (verdicts_md, "**{}**: ")):

@@ -69,8 +69,8 @@ RAND5 = [0.5, 0.5, 0.6, 0.5, 0.4]
 def test_waterbirds_one_seed_is_inconclusive_and_says_what_decides_it():
     rows = _waterbirds_rows({"erm": [0.5], "texplain_class_cam": [1.0], "randmask": [0.5], "randmask_all": [0.5], "masktune": [0.5]},
                             detection=True)
-    assert set(rows) == {"waterbirds.worst_group.texplain_class_cam", "waterbirds.avg_test.texplain_class_cam",
-                         "waterbirds.detect.doc_freq_difference.mean"}
+    # Test accuracy is reported, not judged: a mitigation that works keeps it where ERM has it.
+    assert set(rows) == {"waterbirds.worst_group.texplain_class_cam", "waterbirds.detect.doc_freq_difference.mean"}
     for row in rows.values():
         assert row["verdict"] == "inconclusive" and "one seed" in row["reason"], row
         assert row["n"] == 1
@@ -90,7 +90,6 @@ def test_waterbirds_five_seeds_with_a_clear_gain_pass():
     by_control = {c["control"]: c for c in worst["comparisons"]}
     assert set(by_control) == {"erm", "randmask", "randmask_all", "masktune"}
     assert by_control["erm"]["difference"] == pytest.approx(0.94 - 0.5) and by_control["erm"]["low"] > 0
-    assert rows["waterbirds.avg_test.texplain_class_cam"]["verdict"] == "pass"
 
 
 def test_waterbirds_five_seeds_with_a_control_as_good_fail():
@@ -135,7 +134,7 @@ def test_waterbirds_one_seed_table_spread_is_na():
 
 
 # ----------------------------------------------------------------------------------------------
-# generative_latents: the permuted control, paired over images
+# generative_latents: the mismatched-captions control, paired over images
 # ----------------------------------------------------------------------------------------------
 
 METRIC_NAMES = ["rouge_l_coco", "rouge_l_f1", "meteor_nltk", "cosine"]
@@ -147,7 +146,7 @@ def _latent_records(n: int, matched, permuted) -> list[dict]:
         values = {f"{ref}.{m}": float(matched[i]) for ref in ("captioner", "truth") for m in METRIC_NAMES}
         mismatched = {f"{ref}.{m}": float(permuted[i]) for ref in ("captioner", "truth") for m in METRIC_NAMES}
         records.append({"image_id": f"c{i % 3}/{i}", "category": f"c{i % 3}", "per_image_metrics": values, "metric_names": METRIC_NAMES,
-                        "permuted": {"partner": f"c{(i + 1) % 3}/{(i + 1) % n}", "per_image_metrics": mismatched}})
+                        "mismatched_captions": {"partner": f"c{(i + 1) % 3}/{(i + 1) % n}", "per_image_metrics": mismatched}})
     return records
 
 
@@ -163,7 +162,7 @@ def test_generative_latents_rows_cover_the_headline_metrics_against_both_referen
     assert set(rows) == {f"generative_latents.{ref}.{m}" for ref in ("captioner", "truth") for m in ("rouge_l_coco", "meteor_nltk", "cosine")}
     for row in rows.values():
         assert row["verdict"] == "pass", row["reason"]
-        assert row["min_effect"] == 0.02 and [c["control"] for c in row["comparisons"]] == ["permuted"]
+        assert row["min_effect"] == 0.02 and [c["control"] for c in row["comparisons"]] == ["mismatched_captions"]
         assert "another image" in row["reason"]
 
 
@@ -172,7 +171,7 @@ def test_generative_latents_template_text_that_scores_the_same_against_another_i
     permuted = 0.4 + 0.05 * rng.standard_normal(30)
     rows = _latent_rows(_latent_records(30, permuted + 0.002 * rng.standard_normal(30), permuted))
     row = rows["generative_latents.captioner.rouge_l_coco"]
-    assert row["verdict"] == "fail" and "permuted" in row["reason"]
+    assert row["verdict"] == "fail" and "mismatched_captions" in row["reason"]
 
 
 def test_generative_latents_few_images_or_no_control_decide_nothing():
@@ -180,7 +179,7 @@ def test_generative_latents_few_images_or_no_control_decide_nothing():
     assert row["verdict"] == "inconclusive" and f"at least {MIN_IMAGES}" in row["reason"]
     records = _latent_records(12, [0.6] * 12, [0.1] * 12)
     for record in records:
-        record.pop("permuted")  # written before the control existed
+        record.pop("mismatched_captions")  # written before the control existed
     row = _latent_rows(records)["generative_latents.captioner.cosine"]
     assert row["verdict"] == "inconclusive" and "not run" in row["reason"] and row["comparisons"][0]["control_value"] is None
 

@@ -157,8 +157,10 @@ def _with_what_decides(verdict):
     if verdict.verdict != INCONCLUSIVE:
         return verdict
     if verdict.images_to_decide:
-        verdict.reason += (f"; --set explain.num_images={verdict.images_to_decide} would give them "
-                           "(--config validate runs 128 held-out images and everything else that decides)")
+        # Held-out images come out of the world's training split, so asking for more retrains the translator;
+        # the world must hold them (world.num_images).
+        verdict.reason += (f"; --set explain.num_images={verdict.images_to_decide} would give them (taken from the training split: "
+                           "the translator retrains; raise world.num_images if it has too few), or --config validate (128)")
     elif any(c.control_value is None for c in verdict.comparisons):
         verdict.reason += "; --config validate (or controls.trained) runs every trained control"
     return verdict

@@ -40,7 +40,7 @@ from contracts.files import atomic_write_text
 from contracts.metrics import all_metrics, suite_metric_name
 from contracts.plugins import load_plugins
 from contracts.run_extensions import REPORT_SECTIONS
-from contracts.verdicts import CLASSIFIER_CONTROLS
+from contracts.verdicts import CLASSIFIER_CONTROLS, units
 from harness.metrics.explain import per_class_rates
 from harness.reporting.html import badge, data_uri, img_html, md_cell, table_html, table_md  # noqa: F401  (md_cell, data_uri: report helpers)
 from harness.reporting.run_reader import FinishedRun, SuiteResult, read_run, renamed_note
@@ -241,7 +241,7 @@ def summary_section(ctx: _Context) -> Section:
 
 VERDICT_WORDS = ("pass", "fail", "inconclusive")
 VERDICT_DEFINITIONS = (
-    ("pass", "the lower end of every paired 95% interval (TExplain minus a control it must beat, bootstrapped over the same images) lies above 0."),
+    ("pass", "the lower end of every paired 95% interval (TExplain minus a control it must beat, bootstrapped over the same images; Student's t over seeds where the unit is a trained model) lies above 0."),
     ("fail", "some control's whole interval lies below the stated minimum effect: that control is as good as TExplain to within what matters."),
     ("inconclusive", "a quality gate is unmet, a control was not run, there are too few images, or an interval is too wide to decide; "
                      "the reason then says about how many images would decide."),
@@ -299,7 +299,7 @@ def _verdict_reason(row: dict) -> str:
     reason = str(row.get("reason") or "")
     to_decide = row.get("images_to_decide")
     if to_decide and "would decide" not in reason:
-        reason += f" (about {to_decide} {row.get('unit') or 'image'}s would decide)"
+        reason += f" (about {to_decide} {units(row.get('unit'))} would decide)"
     return reason
 
 
@@ -319,7 +319,7 @@ def verdicts_section(ctx: _Context) -> Section:
     ceilings = _ordered_names(rows, "ceilings")
     # Markdown: one column per quantity. HTML: the same quantities in fewer, stacked cells (a control's mean over
     # its difference and interval; the verdict over its reason), so the verdict is on screen without scrolling.
-    header_md = ["metric", "TExplain", "n (images or seeds)", "min effect", *controls, *(f"TExplain − {c} [95%]" for c in controls),
+    header_md = ["metric", "TExplain", "n", "min effect", *controls, *(f"TExplain − {c} [95%]" for c in controls),
                  *(f"{c} (ceiling)" for c in ceilings), "verdict", "reason"]
     header_html = ["metric", "TExplain", *(f'{escape(c)}<div class="def">mean; TExplain − {escape(c)} [95%]</div>' for c in controls),
                    *(f'{escape(c)}<div class="def">ceiling</div>' for c in ceilings), "verdict and reason"]
@@ -359,17 +359,17 @@ def verdicts_section(ctx: _Context) -> Section:
         texplain_text = fmt_value(float(texplain)) if isinstance(texplain, (int, float)) else "-"
         metric = str(row.get("metric") or "?")
         n, min_effect = fmt_value(row.get("n")), fmt_value(row.get("min_effect"))
-        facts = f"{n} {row.get('unit') or 'image'}s; min effect {min_effect}" + (f"; tests {row['tests']}" if row.get("tests") else "")
+        facts = f"{n} {units(row.get('unit'))}; min effect {min_effect}" + (f"; tests {row['tests']}" if row.get("tests") else "")
         reason = _verdict_reason(row)
         rows_html.append([
             f'<code>{escape(metric)}</code><div class="def">{escape(facts)}</div>', escape(texplain_text), *control_cells,
             *map(escape, ceiling_cells), f'<span class="verdict {css}">{escape(word)}</span><div class="def">{escape(reason)}</div>',
         ])
-        rows_md.append([f"`{metric}`", texplain_text, n, min_effect, *values_md, *differences, *ceiling_cells, f"**{word}**", reason])
+        rows_md.append([f"`{metric}`", texplain_text, f"{n} {units(row.get('unit'))}", min_effect, *values_md, *differences, *ceiling_cells, f"**{word}**", reason])
     counts = {w: sum(1 for r in rows if r.get("verdict") == w) for w in VERDICT_WORDS}
     intro = (f"Each headline metric of TExplain against the controls it must beat, on the same images: "
              f"{counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive. "
-             "For each control: its mean, and TExplain minus it (the mean paired difference with its 95% bootstrap interval over the images).")
+             "For each control: its mean, and TExplain minus it (the mean paired difference with its 95% interval: a bootstrap over the same images, or Student's t over seeds where the unit is a trained model).")
     numeric = set(range(1, 2 + len(controls) + len(ceilings)))
     html = (f'<p class="sub">{escape(intro)}</p><div class="scroll wide">'
             + table_html(header_html, rows_html, numeric=numeric, css="verdicts", cell_css={len(header_html) - 1: "verdict-cell"}) + "</div>"
@@ -623,7 +623,8 @@ def explainers_section(ctx: _Context) -> Section:
     # A trained control the config left out and no verdict needs (e.g. a cascading-randomization level) is
     # named once below the table, not given a row of n/a; one a verdict needs keeps its row, so its absence shows.
     left_out = [name for name, entry in table.items()
-                if entry.get("trained") and not entry.get("metrics") and name not in CLASSIFIER_CONTROLS]
+                if entry.get("trained") and not entry.get("metrics") and name not in CLASSIFIER_CONTROLS
+                and str(entry.get("reason", "")).startswith(LEFT_OUT)]
     table = {name: entry for name, entry in table.items() if name not in left_out}
     metrics = sorted({m for entry in table.values() for m in (entry.get("metrics") or {})})
     header = ["explainer", "reads image", "reads classifier", *metrics]
@@ -650,6 +651,10 @@ def explainers_section(ctx: _Context) -> Section:
         markdown += "\n\n" + cascade[1]
     return Section("explainers", "TExplain and its controls", html, markdown)
 
+
+# score_explainers' reason for a trained control the config did not ask for (harness/metrics/explain.py); a
+# control that was asked for and could not run keeps its row and its own reason.
+LEFT_OUT = "left out by the config's controls.trained"
 
 # The cascading randomization controls are named by how many top blocks they randomize
 # (explainers/cascading_randomization.py: NAME_PREFIX); the report stands below the explainers and reads names only.

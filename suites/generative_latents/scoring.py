@@ -9,7 +9,7 @@ Each is done for every reference kind: ``captioner`` (BLIP's captions of the gen
 stand-in captioner's) and ``truth`` (the prompt that generated the image, or the world's true captions).
 The values are written onto the records, so the suite's aggregate is a pure function of them.
 
-The ``permuted`` control scores the same sentences per image against the captions of *another* image
+The ``mismatched_captions`` control scores the same sentences per image against the captions of *another* image
 (``mismatched_partners``: a fixed derangement, another category's image wherever the categories allow).
 Captions written from one template share much of their text whatever the scene shows, so a score only says
 the explanation is about *this* image when it beats the same explanation scored against another image's
@@ -24,7 +24,7 @@ from harness.metrics.captions import CaptionMetricsConfig, MeteorJar, score_capt
 
 
 def mismatched_partners(ids: list[str], categories: dict[str, str], seed: int) -> dict[str, str]:
-    """image -> the image whose captions its explanation is scored against in the permuted control: a
+    """image -> the image whose captions its explanation is scored against in the mismatched-captions control: a
     derangement (no image is its own partner, and every image's captions are used once), seeded, with a
     partner of another category wherever no category holds more than half of the images. Empty for one image.
 
@@ -47,18 +47,18 @@ def mismatched_partners(ids: list[str], categories: dict[str, str], seed: int) -
 def score_all(explanations: dict[str, list[str]], references: dict[str, dict[str, list[str]]], categories: dict[str, str],
               config: CaptionMetricsConfig, partners: dict[str, str] | None = None) -> dict[str, dict]:
     """{"per_image": {ref: {metric: {image: v}}}, "per_category": {ref: {metric: {category: v}}},
-    "corpus": {ref: {metric: v}}, "permuted": {ref: {metric: {image: v}}}} for every reference kind in
-    `references` ({ref: {image: captions}}). "permuted" scores each image's sentences against the captions of
+    "corpus": {ref: {metric: v}}, "mismatched_captions": {ref: {metric: {image: v}}}} for every reference kind in
+    `references` ({ref: {image: captions}}). "mismatched_captions" scores each image's sentences against the captions of
     its partner (``mismatched_partners``), the same way; it is empty without partners."""
     jar = MeteorJar(config.meteor_timeout_s) if "meteor_jar" in config.metrics else None
-    result: dict[str, dict] = {"per_image": {}, "per_category": {}, "corpus": {}, "permuted": {}}
+    result: dict[str, dict] = {"per_image": {}, "per_category": {}, "corpus": {}, "mismatched_captions": {}}
     try:
         for ref, captions in references.items():
             scored = score_captions(explanations, {i: captions[i] for i in explanations}, config, meteor=jar)
             result["per_image"][ref] = scored.per_key
             result["corpus"][ref] = scored.corpus
             if partners:
-                result["permuted"][ref] = score_captions(explanations, {i: captions[partners[i]] for i in explanations}, config, meteor=jar).per_key
+                result["mismatched_captions"][ref] = score_captions(explanations, {i: captions[partners[i]] for i in explanations}, config, meteor=jar).per_key
             pooled_h: dict[str, list[str]] = {}
             pooled_r: dict[str, list[str]] = {}
             for image, sentences in explanations.items():

@@ -29,7 +29,7 @@ metrics that aggregate statistics (METEOR 1.5, BLEU-4).
 Verdicts (contracts/verdicts.py): captions written from one template score well against each other whatever
 they show (a world caption of a different scene scores ROUGE-L ~0.4 against a scene's five), so a high score
 alone says nothing. Each headline metric (ROUGE-L, METEOR, cosine), against each reference kind, gets a
-verdict against the ``permuted`` control: the same explanation sentences scored against the captions of
+verdict against the ``mismatched_captions`` control: the same explanation sentences scored against the captions of
 another image (scoring.py's fixed, seeded derangement, another category wherever possible), paired over
 images; pass when the lower end of the 95% interval of the difference is above 0, fail when the whole
 interval lies below ``MIN_EFFECT`` (0.02).
@@ -71,11 +71,11 @@ _REFERENCE_TEXT = {
 }
 AGGREGATED = ("meteor_jar", "bleu4")  # set scores from pooled statistics, reported as .corpus too
 HEADLINE = ("captioner.rouge_l_coco", "captioner.meteor_*", "captioner.cosine")
-# The permuted control's smallest difference that matters, in the metrics' own units (ROUGE-L, METEOR and the
+# The mismatched-captions control's smallest difference that matters, in the metrics' own units (ROUGE-L, METEOR and the
 # cosine all lie in [0, 1]): 0.02 is about one shared word in a 10-word sentence's ROUGE-L.
 MIN_EFFECT = 0.02
-VERDICT_RULE = VerdictRule(("permuted",), MIN_EFFECT, (), "content")
-PERMUTED_MEANS = "permuted: the same explanations scored against the captions of another image, of another category where possible"
+VERDICT_RULE = VerdictRule(("mismatched_captions",), MIN_EFFECT, (), "content")
+PERMUTED_MEANS = "mismatched_captions: the same explanations scored against the captions of another image, of another category where possible"
 # TExplain Table 1 (26 COCO categories, SD latents, BLIP captions, BERT cosine).
 PAPER_TABLE1 = {"cosine": 0.845, "rouge": 40.39, "meteor": 38.95, "categories": 26}
 
@@ -93,7 +93,7 @@ def _definitions() -> dict[str, str]:
             table[f"{ref}.{name}"] = f"{what}; per image (its explanation sentences vs {_REFERENCE_TEXT[ref]}), mean over images"
             if _verdict_metric(name):
                 table[f"{ref}.{name}"] += (f"; its verdict: above the same explanations scored against another image's captions "
-                                           f"(permuted, another category where possible) on the same images, min effect {MIN_EFFECT:g}")
+                                           f"(mismatched_captions, another category where possible) on the same images, min effect {MIN_EFFECT:g}")
             table[f"{ref}.{name}.category_mean"] = f"{what}; per category with its images' sentences and captions pooled, mean over categories"
         for name in AGGREGATED:
             table[f"{ref}.{name}.corpus"] = f"{caption_metric(name).definition}; over every segment of every image at once"
@@ -105,9 +105,9 @@ def _definitions() -> dict[str, str]:
 @SUITES.register("generative_latents")
 class GenerativeLatentsSuite(Suite):
     name = "generative_latents"
-    # 2: the stand-in captioner samples only the num_captions sentences it keeps; 3: records carry the permuted
+    # 2: the stand-in captioner samples only the num_captions sentences it keeps; 3: records carry the mismatched-captions
     # control (each explanation scored against another image's captions) that the verdicts rest on.
-    version = 3  # 3: the permuted control and verdict rows (scoring.py mismatched_partners)
+    version = 4  # 4: the control renamed mismatched_captions (the main run's permuted is another image's explanation); 3: it and the verdict rows
     config_class = GenerativeLatentsConfig
     headline = HEADLINE
     # Two categories, one held-out image each, 32 px, one epoch of everything, Java-free metrics: seconds.
@@ -175,7 +175,7 @@ class GenerativeLatentsSuite(Suite):
         explanations = {i: sentences[f"latent/{i}"] for i in ids}
         nltk_data = str(context.cache_root / "nltk_data")
         metrics_config = self.config.metrics_config(nltk_data)
-        # The permuted control: each explanation against another image's captions (scoring.py), decided in verdicts().
+        # The mismatched-captions control: each explanation against another image's captions (scoring.py), decided in verdicts().
         partners = mismatched_partners(ids, data["categories"], context.config.seed)
         with self._timed("scoring"):
             scores = score_all(explanations, data["references"], data["categories"], metrics_config, partners)
@@ -196,8 +196,8 @@ class GenerativeLatentsSuite(Suite):
                 "category_scores": {ref: {m: scores["per_category"][ref][m][category] for m in metric_names} for ref in REFERENCES},
                 "set_scores": {ref: {m: scores["corpus"][ref][m] for m in metric_names if m in AGGREGATED} for ref in REFERENCES},
                 # The same sentences scored against the captions of the partner image (none with a single image).
-                "permuted": ({"partner": partners[image_id],
-                              "per_image_metrics": {f"{ref}.{m}": scores["permuted"][ref][m][image_id] for ref in REFERENCES for m in metric_names}}
+                "mismatched_captions": ({"partner": partners[image_id],
+                              "per_image_metrics": {f"{ref}.{m}": scores["mismatched_captions"][ref][m][image_id] for ref in REFERENCES for m in metric_names}}
                              if partners else None),
                 "categories": categories,
                 "metric_names": metric_names,
@@ -502,7 +502,7 @@ class GenerativeLatentsSuite(Suite):
 def caption_verdicts(records: list[dict]) -> list[Verdict]:
     """Each headline caption metric, against each reference kind: TExplain's explanations of an image's latent
     scored against that image's captions, minus the same explanations scored against its partner's (the
-    permuted control), paired over images. A template shared by every caption scores the same in both, so
+    mismatched-captions control), paired over images. A template shared by every caption scores the same in both, so
     only what the explanation says about this image can pass."""
     if not records:
         return []
@@ -512,11 +512,11 @@ def caption_verdicts(records: list[dict]) -> list[Verdict]:
             key = f"{ref}.{name}"
             texplain = [r["per_image_metrics"][key] for r in records]
             # Every image has a partner or none has (one image; records written before the control existed).
-            permuted = [r["permuted"]["per_image_metrics"][key] for r in records] if all(r.get("permuted") for r in records) else None
+            permuted = [r["mismatched_captions"]["per_image_metrics"][key] for r in records] if all(r.get("mismatched_captions") for r in records) else None
             why = ("one image: no other image's captions to score against" if len(records) < 2
-                   else "these records predate the permuted control (suite version 3)")
-            verdict = decide(f"generative_latents.{key}", texplain, {"permuted": permuted}, VERDICT_RULE,
-                             not_run={"permuted": why} if permuted is None else None)
+                   else "these records predate the mismatched-captions control (suite version 4)")
+            verdict = decide(f"generative_latents.{key}", texplain, {"mismatched_captions": permuted}, VERDICT_RULE,
+                             not_run={"mismatched_captions": why} if permuted is None else None)
             verdict.reason += f" ({PERMUTED_MEANS})"
             rows.append(verdict)
     return rows

@@ -7,7 +7,7 @@ and most of its noise is the training run's (measured here: at 3 seeds every met
 one standard deviation of 0). So each comparison is paired by seed (every seed's methods start from that
 seed's ERM model and are scored on the same test images) and decided over seeds:
 
-- ``waterbirds.worst_group.<texplain method>`` and ``waterbirds.avg_test.<texplain method>``: the TExplain-masked
+- ``waterbirds.worst_group.<texplain method>``: the TExplain-masked
   model against ``erm`` (no mitigation), ``randmask`` (as many images, random rectangles of TExplain's mask
   areas), ``randmask_all`` (every image, the paper's RandMask) and ``masktune`` (every image, MaskTune's
   masks); min effect ``MIN_EFFECT`` (2 accuracy points). They rest on a gate: ERM's worst group lies at least
@@ -77,7 +77,9 @@ def mitigation_verdicts(per_seed: dict[str, list]) -> list[Verdict]:
     gates = [shortcut, *seed_gate(seeds)] if seeds > 1 else []
     rows = []
     for method in (m for m in TEXPLAIN_METHODS if m in per_seed):
-        for name in ("worst_group", "avg_test"):
+        # Worst group only: a mitigation that works keeps test accuracy about where ERM has it, so "must beat
+        # ERM" on test accuracy would call the good case a fail; test accuracy is reported, not judged.
+        for name in ("worst_group",):
             controls = {c: [getattr(run, name) for run in per_seed[c]] if c in per_seed else None for c in MITIGATION_CONTROLS}
             not_run = {c: "not in this run's methods" for c in MITIGATION_CONTROLS if c not in per_seed}
             verdict = decide(f"waterbirds.{name}.{method}", [getattr(run, name) for run in per_seed[method]], controls,
