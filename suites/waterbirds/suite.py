@@ -146,7 +146,7 @@ def change_table(per_seed: dict[str, list]) -> dict:
 @SUITES.register("waterbirds")
 class WaterbirdsSuite(Suite):
     name = "waterbirds"
-    version = 2  # 2: verdict rows in metrics.json (suites/waterbirds/verdicts.py)
+    version = 3  # 3: worst-group verdicts only (test accuracy reported, not judged); 2: verdict rows in metrics.json (suites/waterbirds/verdicts.py)
     config_class = WaterbirdsConfig
     definitions = _definitions()
     higher_is_better = _directions()
