@@ -95,6 +95,42 @@ def table_rows(metrics: dict) -> list[dict]:
     return tables
 
 
+_RELIANCE_LABELS = {"erm": "ERM (planted correlation)", "balanced": "Balanced copy (seed 0)"}
+
+
+def _rate(entry: dict | None) -> str:
+    """A flip rate in % with its 95% interval over images, e.g. '62.5 [51.2, 73.8]'."""
+    if entry is None:
+        return "-"
+    interval = entry.get("interval")
+    bounds = f" [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]" if interval else ""
+    return f"{100 * entry['rate']:.1f}{bounds}"
+
+
+def reliance_table(reliance: dict | None) -> dict | None:
+    """The models' reliance on the place (suites/waterbirds/reliance.py: metrics.json details "reliance"), as
+    the share of test images whose prediction flips under a place swap, overall and per group; None where it
+    was not measured (a real release)."""
+    if not reliance or not reliance.get("models"):
+        return None
+    rows = []
+    for model, entry in reliance["models"].items():
+        groups = [_rate(entry["per_group"].get(key)) for key in GROUP_KEYS]
+        rows.append([_RELIANCE_LABELS.get(model, model), str(entry["seeds"]), _rate(entry["flip_rate"]), *groups])
+    note = (f"Each of the {reliance['images']} test images is rendered again with only its background swapped to the other place family "
+            "(land <-> water; object pixels identical inside its mask; harness/worlds/place_swap.py); a model relies on the place where its "
+            "prediction flips (behaviour truth, as the Background Challenge's mixed-rand; Xiao et al., ICLR 2021). In %, mean over the "
+            "model's seeds, with a 95% bootstrap interval over images (not over seeds); groups are those of the original image.")
+    paired = reliance.get("erm_minus_balanced_seed0")
+    if paired is not None:
+        interval = paired.get("interval")
+        bounds = f" [{100 * interval['low']:+.1f}, {100 * interval['high']:+.1f}]" if interval else ""
+        note += (f" ERM seed 0 minus the balanced model, paired by image: {100 * paired['difference']:+.1f}{bounds} points "
+                 f"({paired['flip_erm_only']} images flip for ERM only, {paired['flip_balanced_only']} for the balanced model only).")
+    return {"title": "Reliance on the place: predictions that flip when only the background changes",
+            "header": ["Model", "Seeds", "Flip rate [95% CI]", *GROUP_NAMES], "rows": rows, "note": note}
+
+
 def render_clouds(records: list[dict], out_dir: Path, seed: int = 0) -> list[str]:
     """Figure 7: one cloud per split (train, test) and class, from seed 0's explanations; class words in red."""
     pooled: dict[tuple[str, str], list[WordStats]] = defaultdict(list)

@@ -6,14 +6,18 @@ Per seed: ERM (training.py) -> a translator for the best ERM checkpoint's own fe
 of every training image and some test images (detection.py) -> selection (selection.py) -> masks
 (localizers.py, masks.py, methods.py) -> one fine-tune per masked method from the last ERM checkpoint ->
 test predictions. Seed 0 also trains a model the same way on the world's balanced copy and, on a synthetic
-world, scores detection (planted place word, ERM vs balanced). Every trained model, translator,
-explanation set, selection and mask set is a cached stage (harness/pipeline/stages.py): rerunning with a
-new baseline does not retrain ERM, and a killed suite resumes.
+world, scores detection (planted place word, ERM vs balanced). On a synthetic world every ERM model (and the
+balanced one) is also asked the behaviour truth of its shortcut: does its prediction flip when a test image
+is re-rendered with only its background swapped to the other place family (reliance.py, place_swap.py)?
+Every trained model, translator, explanation set, selection, mask set, place-swap set and set of
+predictions on it is a cached stage (harness/pipeline/stages.py): rerunning with a new baseline does not
+retrain ERM, and a killed suite resumes.
 
 Records: one per training image (its class, group, explanation words of seed 0, the selected word and
-which methods masked it, per seed) and one per test image (its group and every method's prediction per
-seed). aggregate() computes every number of the table from them alone (group_metrics.py), and verdicts() the
-headlines' verdicts, paired and decided over seeds, since the unit is a trained model (verdicts.py).
+which methods masked it, per seed) and one per test image (its group, every method's prediction per seed
+and, on a synthetic world, its place swap's predictions and flips per model and seed). aggregate() computes
+every number of the table from them alone (group_metrics.py), and verdicts() the headlines' verdicts, paired
+and decided over seeds, since the unit is a trained model (verdicts.py).
 """
 
 from __future__ import annotations
@@ -29,16 +33,20 @@ import torch
 
 from contracts.suite import SUITES, StepSeconds, Suite
 from harness.datasets.waterbirds import GROUP_NAMES
+from harness.worlds.place_swap import PLACE_SWAP_VERSION, write_place_swaps
 from suites.waterbirds.config import WaterbirdsConfig
 from suites.waterbirds.data import CLASS_NAMES, ImageSet, WaterbirdsData, load_data, require_planted
 from suites.waterbirds.detection import detection_scores, explain, feature_tokens, train_model_translator
 from suites.waterbirds.group_metrics import GROUP_KEYS, group_accuracy, mean_and_std
 from suites.waterbirds.localizers import class_cam, target_layer_name, word_cam
 from suites.waterbirds.methods import LABELS, MASKED_METHODS, METHODS, heatmap_masks, load_masks, randmask_masks, save_masks
-from suites.waterbirds.report import PAPER, render_clouds, render_sample_figure, table_rows
+from suites.waterbirds.reliance import MODELS as RELIANCE_MODELS
+from suites.waterbirds.reliance import measure_reliance, metric_name, reliance_details, swap_record, swapped_rows
+from suites.waterbirds.report import PAPER, reliance_table, render_clouds, render_sample_figure, table_rows
 from suites.waterbirds.selection import select
 from suites.waterbirds.training import TrainSettings, build_model, data_config, load_weights, predict, train_classifier, weights_hash
 from suites.waterbirds.verdicts import DETECT_MIN_EFFECT, MIN_EFFECT, MIN_SEEDS, detection_verdict, mitigation_verdicts
+from texplain.errors import TExplainError
 from texplain.hashing import hash_json
 from texplain.precision import resolve_precision
 from texplain.words import WordStats, merge_stats, word_stats
@@ -47,6 +55,9 @@ log = logging.getLogger(__name__)
 
 STAGE_VERSION = 1  # raised whenever a change can move a sub-step's outputs
 SAMPLE_FIGURE = "selected_masks.png"
+RELIANCE_SKIPPED = ("not measured: a real Waterbirds release has no counterfactual images (each bird is pasted onto one Places "
+                    "photograph), so the reliance.flip_rate.* metrics need dataset: synthetic, whose scenes are re-rendered with the "
+                    "other place family's background (harness/worlds/place_swap.py)")
 VERDICT_NOTE = (f"; its verdict (TExplain's methods): against ERM, RandMask (both) and MaskTune, paired by seed, min effect {MIN_EFFECT:g}, "
                 f"at least {MIN_SEEDS} seeds (suites/waterbirds/verdicts.py)")
 
@@ -76,6 +87,14 @@ def _definitions() -> dict[str, str]:
         "detect.doc_freq_difference.mean": "mean over classes of detect.doc_freq_difference; its verdict: the ERM model against the "
                                            f"balanced model, min effect {DETECT_MIN_EFFECT:g}, decided over seeds (detection runs at seed 0 only)",
         "detect.rank_difference.<class>": "detect.rank.balanced minus detect.rank.erm (positive: the planted background ranks higher for ERM)",
+        "reliance.flip_rate.erm": "share of test images whose ERM prediction (best checkpoint) changes when the image is re-rendered with only "
+                                  "its background swapped to the other place family (land <-> water; the object's pixels identical inside its mask; "
+                                  "harness/worlds/place_swap.py): the model's reliance on the place, measured by behaviour (suites/waterbirds/reliance.py); "
+                                  "mean over seeds, synthetic worlds only. Describes the model, not an explanation: lower means less reliance",
+        "reliance.flip_rate.erm.<group>": "reliance.flip_rate.erm over the test images of one group (of the original image), mean over seeds",
+        "reliance.flip_rate.balanced": "the same flip rate for the model trained on the world's balanced copy (seed 0, the detection's model); "
+                                       "an ERM model of a correlated world should flip more: the first check that the flip rate separates models",
+        "reliance.flip_rate.balanced.<group>": "reliance.flip_rate.balanced over the test images of one group (of the original image)",
         "num_seeds": "seeds each method ran with",
         "num_train": "number of training images of the world or dataset",
         "num_test": "number of test images the groups are scored on",
@@ -100,6 +119,11 @@ def _directions() -> dict[str, bool]:
             table[f"detect.doc_freq.{model}.{name}"] = model == "erm"
         table[f"detect.doc_freq_difference.{name}"] = True
         table[f"detect.rank_difference.{name}"] = True
+    for model in RELIANCE_MODELS:
+        # Lower: the model's predictions depend less on the place (a property of the model, reported, not judged).
+        table[f"reliance.flip_rate.{model}"] = False
+        for group in GROUP_KEYS:
+            table[f"reliance.flip_rate.{model}.{group}"] = False
     return table
 
 
@@ -275,6 +299,33 @@ class WaterbirdsSuite(Suite):
             stage.mark_done({"test_predictions": predictions.tolist(), "fine_tuned_on": len(masks)})
         return stage.outputs()["test_predictions"]
 
+    def _place_swaps(self, context, data: WaterbirdsData, test_rows) -> tuple[ImageSet, list[str], str]:
+        """The test split's place swaps (harness/worlds/place_swap.py), rendered once per world into a cached stage:
+        an ImageSet paired image by image with the test set, each counterfactual's background, and the stage key."""
+        stage = context.stage("waterbirds-place-swap", {"data": data.identity, "split": "test", "place_swap": PLACE_SWAP_VERSION},
+                              version=STAGE_VERSION)
+        with context.workers.main_first():  # one process renders, the others find it done
+            if not stage.done:
+                written = write_place_swaps(data.dataset, "test", stage / "images")
+                stage.mark_done({"img_ids": [swap.img_id for swap, _ in written], "backgrounds": [swap.swapped.background for swap, _ in written],
+                                 "images": [path.relative_to(stage.path).as_posix() for _, path in written]})
+        outputs = stage.outputs()
+        if outputs["img_ids"] != [row.img_id for row in test_rows]:
+            raise TExplainError(f"{stage.path}: its place swaps list other test images than the world's; delete the folder to render them again")
+        return self._image_set(swapped_rows(test_rows, [stage / name for name in outputs["images"]])), outputs["backgrounds"], stage.key
+
+    def _reliance(self, context, model_stage, seed: int, swaps: tuple[ImageSet, list[str], str]) -> dict:
+        """A trained model's (its best checkpoint's) predictions on the test images and on their place swaps (cached)."""
+        cfg = self.config
+        swapped, _, swaps_key = swaps
+        stage = context.stage("waterbirds-reliance", {"model": model_stage.key, "checkpoint": "best", "swaps": swaps_key, "image_size": cfg.image_size,
+                                                      "crop_pct": cfg.crop_pct, "precision": self._precision}, version=STAGE_VERSION)
+        if not stage.done:
+            reliance = measure_reliance(self._model(model_stage, "best", seed), self._test, swapped, cfg.batch_size, self._device, self._precision)
+            stage.mark_done({"pred_original": [r["pred_original"] for r in reliance.records], "pred_swapped": [r["pred_swapped"] for r in reliance.records],
+                             "flip_rate": reliance.overall.rate})
+        return stage.outputs()
+
     # ------------------------------------------------------------------------------------------------
     # The contract
     # ------------------------------------------------------------------------------------------------
@@ -305,6 +356,11 @@ class WaterbirdsSuite(Suite):
         test_explained = [i for y in (0, 1) for i in [k for k, r in enumerate(test_rows) if r.y == y][: cfg.test_explained]]
         if context.limit:
             test_explained = test_explained[: context.limit]
+        swaps = None  # a real release has no counterfactuals: summarize() says so
+        if cfg.synthetic:
+            with self._timed("place_swap"):
+                swaps = self._place_swaps(context, data, test_rows)
+        reliance: dict[str, list[dict]] = defaultdict(list)  # model -> per seed, its predictions on originals and place swaps
 
         predictions: dict[str, list[list[int]]] = defaultdict(list)  # method -> per seed, per test image
         masked: dict[str, list[dict[int, int]]] = defaultdict(list)  # method -> per seed, train index -> masked pixels
@@ -314,6 +370,9 @@ class WaterbirdsSuite(Suite):
             with self._timed("erm"):
                 erm_stage = self._erm(context, data, "planted", seed)
             predictions["erm"].append(erm_stage.outputs()["test_predictions"])
+            if swaps is not None:
+                with self._timed("reliance"):
+                    reliance["erm"].append(self._reliance(context, erm_stage, seed, swaps))
             with self._timed("translator"):
                 trained, best, train_tokens = self._translator(context, data, erm_stage, "planted", seed)
             with self._timed("explain_train"):
@@ -368,10 +427,14 @@ class WaterbirdsSuite(Suite):
                 if planted is not None:
                     with self._timed("detection_balanced_model"):
                         seed0["detection"] = self._detection(context, data, train_ids, stats)
+                    if swaps is not None:
+                        with self._timed("reliance"):  # the balanced model detection trained (a cached stage: not trained again)
+                            reliance["balanced"].append(self._reliance(context, self._erm(context, data, "balanced", 0), 0, swaps))
                 render_sample_figure(Path(work_dir) / SAMPLE_FIGURE, train_set, seed0["chosen"][: cfg.sample_figure_images],
                                      [selection[train_ids[k]] for k in seed0["chosen"][: cfg.sample_figure_images]], seed0["masks"])
 
-        yield from self._records(data, train_ids, test_rows, predictions, masked, selections, seed0, planted)
+        yield from self._records(data, train_ids, test_rows, predictions, masked, selections, seed0, planted,
+                                 None if swaps is None else (swaps[1], reliance))
 
     def _detection(self, context, data: WaterbirdsData, train_ids: list[str], erm_stats: dict[str, WordStats]) -> dict[str, dict[str, WordStats]]:
         """Per detection image: its words through the ERM model (seed 0) and through the balanced model."""
@@ -385,7 +448,8 @@ class WaterbirdsSuite(Suite):
         balanced = self._explained(context, trained, model, "balanced", ids, tokens, "detection")
         return {i: {"erm": erm_stats[i], "balanced": word_stats(balanced[i])} for i in ids}
 
-    def _records(self, data, train_ids, test_rows, predictions, masked, selections, seed0, planted) -> Iterator[dict]:
+    def _records(self, data, train_ids, test_rows, predictions, masked, selections, seed0, planted, swaps=None) -> Iterator[dict]:
+        """swaps: None, or (each test image's counterfactual background, model -> per seed, the reliance stage's outputs)."""
         methods = [m for m in METHODS if m in predictions]
         seeds = len(selections)
         for k, (image_id, row) in enumerate(zip(train_ids, self._train_rows)):
@@ -419,6 +483,12 @@ class WaterbirdsSuite(Suite):
             if image_id in seed0.get("test_stats", {}):
                 record["words"] = seed0["test_stats"][image_id].to_json()
                 record["top_words"] = seed0["test_stats"][image_id].top_k(5)
+            if swaps is not None:
+                backgrounds, runs = swaps
+                entry, values = swap_record(backgrounds[k], row.group, {m: [(run["pred_original"][k], run["pred_swapped"][k]) for run in runs[m]]
+                                                                         for m in RELIANCE_MODELS if runs.get(m)})
+                record["place_swap"] = entry
+                record["per_image_metrics"].update(values)
             yield record
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
@@ -464,6 +534,11 @@ class WaterbirdsSuite(Suite):
 
             pooled = {model: {c: merge_stats(s) for c, s in sorted(by_class.items())} for model, by_class in by_model.items()}
             metrics.update(detection_scores(pooled, planted))
+        # Reliance on the place (synthetic worlds): each flip rate is the mean of its per-image values, so it gets their interval.
+        for name in (metric_name(model, group) for model in RELIANCE_MODELS for group in (None, *range(len(GROUP_KEYS)))):
+            values = [r["per_image_metrics"][name] for r in test if name in r["per_image_metrics"]]
+            if values:
+                metrics[name] = float(np.mean(values))
         metrics["num_seeds"] = seeds
         metrics["num_train"] = len(train)
         metrics["num_test"] = len(test)
@@ -478,6 +553,8 @@ class WaterbirdsSuite(Suite):
             "train_group_counts": {GROUP_NAMES[g]: sum(r["group"] == g for r in train) for g in range(len(GROUP_NAMES))},
             # The selection of seed 0: which images, which word (all seeds are in records.jsonl).
             "selection_seed0": {r["image_id"]: r["selected_word"][0] for r in train if r["selected_word"] and r["selected_word"][0] is not None},
+            # Reliance on the place, by behaviour (place swaps; per image and seed in records.jsonl's "place_swap").
+            "reliance": reliance_details(records) or {"skipped": RELIANCE_SKIPPED if not self.config.synthetic else "no test record has place swaps"},
             "config": dataclasses.asdict(self.config),
             # Wall seconds per kind of step in this invocation (summed over seeds), when run() ran in this process.
             "seconds": dict(self._timed.seconds) if hasattr(self, "_timed") else {},
@@ -491,6 +568,9 @@ class WaterbirdsSuite(Suite):
         tables = table_rows(self.aggregate(records))
         if any(r["split"] == "test" for r in records):
             tables.append(change_table(per_seed_accuracy(records)))
+        table = reliance_table(details.get("reliance"))
+        if table is not None:
+            tables.append(table)
         return tables
 
     def verdicts(self, records: list[dict], details: dict) -> list[dict]:
