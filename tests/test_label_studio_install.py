@@ -240,8 +240,11 @@ def test_the_command_line_runs_a_ready_venv_in_the_foreground_until_ctrl_c(tmp_p
     port = ls.free_port()
     command = [sys.executable, "-m", "human_eval.label_studio_server", "--document-root", str(tmp_path / "runs"), "--port", str(port),
                "--cache", str(tmp_path / "cache"), "--data-dir", str(tmp_path / "data")]
+    # SIGINT restored to its default in the child: a test run started in the background (nohup, `&` without job
+    # control) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so Ctrl-C would do nothing.
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, "LABEL_STUDIO_USERNAME": "admin@example.com", "LABEL_STUDIO_PASSWORD": "pw"})
+                             env={**os.environ, "LABEL_STUDIO_USERNAME": "admin@example.com", "LABEL_STUDIO_PASSWORD": "pw"},
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     try:
         for line in child.stdout:
@@ -255,7 +258,11 @@ def test_the_command_line_runs_a_ready_venv_in_the_foreground_until_ctrl_c(tmp_p
         assert environment["LABEL_STUDIO_USERNAME"] == "admin@example.com"
         assert environment["LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"] == str((tmp_path / "runs").resolve())
         child.send_signal(signal.SIGINT)
-        assert child.wait(timeout=60) == 0
+        # communicate, not wait: the child keeps echoing the server's log to its stdout, and a pipe nobody reads
+        # fills and blocks that echo (and then its "stopping" line), so it never reaches server.stop().
+        rest, _ = child.communicate(timeout=60)
+        assert child.returncode == 0, "".join(lines) + rest
+        assert "stopping label-studio" in rest
     finally:
         if child.poll() is None:
             child.kill()
